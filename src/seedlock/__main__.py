@@ -1,0 +1,3 @@
+from seedlock.cli import main
+
+main()

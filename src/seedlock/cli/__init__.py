@@ -1,0 +1,39 @@
+"""Command-line interface: thin click commands over the library. Heavy imports are lazy
+so that ``seedlock read`` on a folder starts fast."""
+
+from __future__ import annotations
+
+import click
+
+from seedlock import __version__
+
+
+class _LazyGroup(click.Group):
+    """Import each command's module only when it runs (or when help lists it)."""
+
+    _commands: dict[str, tuple[str, str]] = {
+        "read": ("seedlock.cli.read", "read_cmd"),
+        "demo": ("seedlock.cli.demo", "demo_cmd"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self._commands) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._commands:
+            import importlib
+
+            module, attr = self._commands[cmd_name]
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seedlock")
+def cli() -> None:
+    """Make diffusion images reproducible, and explain why they are not."""
+
+
+def main() -> None:
+    cli(prog_name="seedlock")

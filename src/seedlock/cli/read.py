@@ -1,0 +1,170 @@
+"""``seedlock read``: print the generation record of images."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from seedlock.cli._errors import EXIT_ERROR, error, handle_errors, message_for
+from seedlock.readers import read
+from seedlock.record import GenerationRecord, Generator
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".jfif")
+
+
+def iter_images(paths: tuple[str, ...], recursive: bool) -> Iterator[str]:
+    """Files as given; folders expanded to their images (sorted), recursively with -r."""
+    for p in paths:
+        if os.path.isdir(p):
+            if recursive:
+                for dirpath, dirnames, filenames in os.walk(p):
+                    dirnames.sort()
+                    for name in sorted(filenames):
+                        if name.lower().endswith(IMAGE_SUFFIXES):
+                            yield os.path.join(dirpath, name)
+            else:
+                for name in sorted(os.listdir(p)):
+                    full = os.path.join(p, name)
+                    if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(full):
+                        yield full
+        else:
+            yield p
+
+
+def summary_lines(path: str, rec: GenerationRecord) -> list[str]:
+    """A short human summary of one record."""
+    if rec.generator in (Generator.NONE, Generator.C2PA):
+        lines = [f"{path}: no generation metadata"]
+        if rec.provenance:
+            lines.append(
+                f"  C2PA provenance: {rec.provenance.get('claim_generator')} "
+                f"({rec.provenance.get('software_agent') or 'unknown agent'})"
+            )
+        return lines
+    tool = rec.generator_name or rec.generator.value
+    if rec.generator_version:
+        tool += f" {rec.generator_version}"
+    lines = [f"{path}: {rec.generator.value} ({tool})"]
+
+    def add(label: str, value: Any) -> None:
+        if value not in (None, "", (), []):
+            lines.append(f"  {label:<12} {value}")
+
+    add("prompt", _short(rec.prompt))
+    add("negative", _short(rec.negative_prompt))
+    if rec.model:
+        hashes = ", ".join(f"{k}={v}" for k, v in sorted(rec.model.hashes.items()))
+        add("model", f"{rec.model.name or '?'}" + (f" [{hashes}]" if hashes else ""))
+    for i, p in enumerate(rec.passes or ()):
+        pair = f"{p.sampler or '?'}" + (f" / {p.scheduler}" if p.scheduler else "")
+        canon = f"{p.canonical_sampler}+{p.canonical_scheduler}" if p.canonical_sampler else ""
+        size = f"{p.width}x{p.height}" if p.width else "?"
+        denoise = f" denoise {p.denoise}" if p.denoise not in (None, 1.0) else ""
+        model = f" model {p.model}" if p.model else ""
+        add(
+            f"pass {i + 1}" if len(rec.passes) > 1 else "sampling",
+            f"{p.kind}: seed {p.seed} steps {p.steps} cfg {p.cfg_scale} {pair} ({canon}) {size}{denoise}{model}",
+        )
+    add("clip skip", rec.clip_skip)
+    for a in rec.adapters:
+        w = f" w={a.weight}" if a.weight is not None else ""
+        add(a.kind, f"{a.name}{w}")
+    for pp in rec.postprocessing:
+        add("post", f"{pp.kind} {pp.name or ''}".strip())
+    add("fingerprint", rec.fingerprint[:16])
+    for w in rec.warnings:
+        add("warning", w)
+    return lines
+
+
+def _short(text: str | None, limit: int = 100) -> str | None:
+    if text is None:
+        return None
+    one = text.replace("\r", "\\r").replace("\n", "\\n")
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+@click.command("read")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: a list of records (one object for one file).")
+@click.option("--jsonl", is_flag=True, help="One JSON object per line, streamed.")
+@click.option("--raw", is_flag=True, help="Include the source text of every carrier.")
+@click.option(
+    "--stealth",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Scan pixel LSBs: only when nothing else is found, always, or never.",
+)
+@handle_errors
+def read_cmd(paths: tuple[str, ...], recursive: bool, as_json: bool, jsonl: bool, raw: bool, stealth: str) -> None:
+    """Read the generation record embedded in images (PNG, JPEG, WebP) or folders of them.
+
+    Exit status: 0 when every file had a record, 1 when some had no generation
+    metadata, 2 when some could not be read (each gets one line on stderr).
+    """
+    files = list(iter_images(paths, recursive))
+    errors = missing = 0
+    out = sys.stdout
+    collected: list[dict[str, Any]] = []
+    progress = None
+    task = None
+    if len(files) > 1 and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("reading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        progress.start()
+        task = progress.add_task("read", total=len(files))
+    try:
+        for path in files:
+            try:
+                rec = read(path, stealth=stealth)
+                obj = rec.to_dict(include_raw=raw)
+                obj["path"] = path
+                obj["error"] = None
+                if rec.generator in (Generator.NONE, Generator.C2PA):
+                    missing += 1
+            except Exception as exc:
+                errors += 1
+                msg = message_for(exc)
+                if progress:
+                    progress.console.print(f"seedlock: error: {msg}", markup=False, highlight=False)
+                else:
+                    error(msg)
+                obj = {"path": path, "generator": "none", "error": msg}
+                rec = None
+            if jsonl:
+                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            elif as_json:
+                collected.append(obj)
+            elif rec is not None:
+                out.write("\n".join(summary_lines(path, rec)) + "\n")
+            if progress is not None and task is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if as_json:
+        doc: Any = (
+            collected[0] if len(paths) == 1 and len(collected) == 1 and not os.path.isdir(paths[0]) else collected
+        )
+        out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    out.flush()
+    if errors:
+        raise SystemExit(EXIT_ERROR)
+    if missing:
+        raise SystemExit(1)

@@ -1,0 +1,177 @@
+"""Readers: RawMetadata -> GenerationRecord, one module per generator, tried in order.
+
+The order in :data:`READERS` is the priority: unique keys first (a Stability Matrix or
+TensorArt file also holds a ComfyUI graph and A1111-like text), then JSON dialects in
+``parameters``, then ComfyUI graphs, then A1111 infotext, which many tools imitate.
+Third-party readers register under the ``seedlock.readers`` entry-point group and are
+tried after the built-in ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import entry_points
+
+from seedlock.errors import ReaderError, SeedlockError, UnrecognizedMetadata
+from seedlock.extract import RawMetadata, extract
+from seedlock.readers._base import Reader
+from seedlock.readers.a1111 import A1111Reader, PaddleReader
+from seedlock.readers.civitai import CivitaiReader
+from seedlock.readers.comfyui import ComfyUIReader
+from seedlock.readers.drawthings import DrawThingsReader
+from seedlock.readers.easydiffusion import EasyDiffusionReader
+from seedlock.readers.fooocus import FooocusReader, RuinedFooocusReader
+from seedlock.readers.hf_space import HFSpaceReader
+from seedlock.readers.invokeai import InvokeAIReader
+from seedlock.readers.novelai import NovelAIReader
+from seedlock.readers.seedlock_format import SeedlockReader
+from seedlock.readers.stability_matrix import StabilityMatrixReader
+from seedlock.readers.swarmui import SwarmUIReader
+from seedlock.readers.tensorart import TensorArtReader
+from seedlock.record import GenerationRecord, Generator
+
+__all__ = ["READERS", "Reader", "parse_raw", "read"]
+
+log = logging.getLogger(__name__)
+
+READERS: tuple[Reader, ...] = (
+    SeedlockReader(),
+    InvokeAIReader(),
+    TensorArtReader(),
+    StabilityMatrixReader(),
+    SwarmUIReader(),
+    FooocusReader(),
+    RuinedFooocusReader(),
+    EasyDiffusionReader(),
+    NovelAIReader(),
+    DrawThingsReader(),
+    HFSpaceReader(),
+    CivitaiReader(),
+    PaddleReader(),
+    ComfyUIReader(),
+    A1111Reader(),
+)
+
+#: keys that editors, converters and cameras write; alone they are no generation record
+_GENERIC_PREFIXES = ("date:", "filename:", "exif:", "xmp:", "icc:", "png:", "Raw profile", "tiff:")
+_GENERIC_KEYS = {
+    "Comment",
+    "Software",
+    "Title",
+    "Author",
+    "Copyright",
+    "Creation Time",
+    "Description",
+    "Disclaimer",
+    "Warning",
+    "Source",
+    "XMP",
+    "Exif.Make",
+    "Exif.Model",
+    "Exif.Software",
+    "Exif.Artist",
+    "Exif.ImageDescription",
+    "JPEG.COM",
+    "Exif.MakerNote",
+    "Exif.UserComment",
+    "signature",
+    "create-date",
+    "modify-date",
+    "Generation time",
+}
+
+_plugins: tuple[Reader, ...] | None = None
+
+
+def _all_readers() -> tuple[Reader, ...]:
+    global _plugins
+    if _plugins is None:
+        found: list[Reader] = []
+        try:
+            for ep in entry_points(group="seedlock.readers"):
+                try:
+                    found.append(ep.load()())
+                except Exception as exc:  # a broken plugin must not break reading
+                    log.warning("reader plugin %s failed to load: %s", ep.name, exc)
+        except Exception:  # pragma: no cover - metadata backends vary
+            found = []
+        _plugins = tuple(found)
+    return READERS + _plugins
+
+
+def _is_generic(raw: RawMetadata) -> bool:
+    return all(k.split("#")[0] in _GENERIC_KEYS or k.startswith(_GENERIC_PREFIXES) for k in raw.fields)
+
+
+def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
+    """Turn container fields into a record, trying each reader in priority order.
+
+    Raises:
+        UnrecognizedMetadata: a reader accepted the metadata but every parse failed.
+    """
+    provenance = raw.c2pa.to_dict() if raw.c2pa else None
+    attempts: list[ReaderError] = []
+    for reader in _all_readers():
+        try:
+            if not reader.accept(raw):
+                continue
+            rec = reader.parse(raw)
+        except ReaderError as exc:
+            exc.path = path
+            attempts.append(exc)
+            log.debug("%s: reader %s failed: %s", path, reader.name, exc)
+            continue
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            attempts.append(ReaderError(f"{type(exc).__name__}: {exc}", reader=reader.name, path=path))
+            continue
+        warnings = tuple(raw.warnings) + tuple(rec.warnings)
+        if raw.stealth_kind:
+            warnings += (f"read from pixel LSBs ({raw.stealth_kind}); no text chunk carried it",)
+        return rec.replace(provenance=provenance, warnings=warnings)
+    if attempts:
+        raise UnrecognizedMetadata(
+            "; ".join(f"{a.reader}: {a.message}" for a in attempts), attempts=attempts, path=path
+        )
+    if not raw.fields or _is_generic(raw):
+        gen = Generator.C2PA if raw.c2pa else Generator.NONE
+        name = raw.c2pa.claim_generator if raw.c2pa else None
+        return GenerationRecord(
+            generator=gen,
+            generator_name=name,
+            provenance=provenance,
+            raw=dict(raw.fields),
+            width=None,
+            height=None,
+            warnings=tuple(raw.warnings),
+        )
+    return GenerationRecord(
+        generator=Generator.UNKNOWN,
+        provenance=provenance,
+        raw=dict(raw.fields),
+        extra={k: v for k, v in raw.fields.items()},
+        warnings=tuple(raw.warnings),
+    )
+
+
+def read(path: str | os.PathLike[str], *, stealth: str = "auto") -> GenerationRecord:
+    """Read the generation record embedded in an image file.
+
+    Args:
+        path: a PNG, JPEG or WebP file.
+        stealth: ``auto`` (scan pixel LSBs only when nothing else is found), ``always`` or ``never``.
+
+    Returns:
+        The record; ``generator`` is ``none`` when the file carries no generation metadata.
+
+    Raises:
+        ImageFormatError: not an image we can walk, or a damaged one.
+        UnrecognizedMetadata: metadata that looks like a known tool's but does not parse.
+    """
+    spath = os.fspath(path)
+    raw = extract(spath, stealth=stealth)
+    try:
+        return parse_raw(raw, path=spath)
+    except SeedlockError as exc:
+        exc.path = exc.path or spath
+        raise

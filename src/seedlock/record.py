@@ -1,0 +1,356 @@
+"""The canonical generation record: one typed answer to "what exactly made this image?".
+
+Every reader, whatever tool wrote the file, produces a :class:`GenerationRecord`.
+Records are frozen so they can be hashed, diffed and cached without defensive copies.
+``to_dict`` gives the stable JSON shape documented in docs/record.md; ``fingerprint``
+hashes only the fields that change pixels, so two tools that wrote the same recipe
+give the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "Adapter",
+    "GenerationRecord",
+    "Generator",
+    "ModelRef",
+    "PostProcess",
+    "SamplingPass",
+    "canonical_json",
+    "model_stem",
+]
+
+SCHEMA_VERSION = 1
+
+
+class Generator(str, Enum):
+    """Lower-case generator family; forks share their parent's family (Forge is ``a1111``)."""
+
+    A1111 = "a1111"
+    COMFYUI = "comfyui"
+    INVOKEAI = "invokeai"
+    NOVELAI = "novelai"
+    FOOOCUS = "fooocus"
+    RUINEDFOOOCUS = "ruinedfooocus"
+    SWARMUI = "swarmui"
+    EASYDIFFUSION = "easydiffusion"
+    DRAWTHINGS = "drawthings"
+    STABILITY_MATRIX = "stability-matrix"
+    TENSORART = "tensorart"
+    HF_SPACE = "hf-space"
+    CIVITAI = "civitai"
+    SEEDLOCK = "seedlock"
+    C2PA = "c2pa"
+    UNKNOWN = "unknown"
+    NONE = "none"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model file as the source named it.
+
+    ``hashes`` maps a hash form to its hex value, lower-case, possibly a prefix:
+    ``sha256`` (whole file), ``autov1`` (legacy 8-hex window hash), ``autov2`` (first
+    10 hex of sha256), ``autov3`` (sha256 of the safetensors tensor data; A1111 LoRA
+    hashes are its 12-hex prefix), ``blake3``, ``crc32``, ``name`` (Forge's hash of the
+    file *name*, which identifies nothing). Values are claims copied from metadata.
+    """
+
+    name: str | None = None
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    #: hosted version identity: a Civitai modelVersionId, an AIR URN, a hub revision
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "hashes": dict(sorted(self.hashes.items())), "version": self.version}
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """Anything applied on top of the checkpoint: LoRA/LyCORIS, embedding, hypernetwork,
+    ControlNet, IP-Adapter, T2I-Adapter, refiner model."""
+
+    kind: str
+    name: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    #: model (UNet) weight, or the single weight where the tool has one
+    weight: float | None = None
+    #: text-encoder weight where it differs from the model weight (LoRA ``strength_clip``)
+    weight_clip: float | None = None
+    #: start/end fractions, preprocessor, per-block weights and other settings
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "hashes": dict(sorted(self.hashes.items())),
+            "weight": self.weight,
+            "weight_clip": self.weight_clip,
+            "params": _plain(self.params),
+        }
+
+
+@dataclass(frozen=True)
+class SamplingPass:
+    """One run of a sampler: the base pass, a hires-fix pass, a refiner pass, or one
+    sampler node of a ComfyUI graph."""
+
+    #: ``txt2img``, ``img2img``, ``hires``, ``refiner``, ``inpaint`` or ``pass``
+    kind: str = "txt2img"
+    seed: int | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    #: sampler and scheduler in the source's own words
+    sampler: str | None = None
+    scheduler: str | None = None
+    #: the same as a canonical (ComfyUI-vocabulary) pair, see seedlock.samplers
+    canonical_sampler: str | None = None
+    canonical_scheduler: str | None = None
+    denoise: float | None = None
+    width: int | None = None
+    height: int | None = None
+    #: first and last step of a partial pass (KSamplerAdvanced, refiner switch)
+    start_step: int | None = None
+    end_step: int | None = None
+    #: False when the pass adds no fresh noise (refiner continuation); its seed is then irrelevant
+    add_noise: bool | None = None
+    #: model used by this pass when it differs from the record's model
+    model: str | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    #: graph node id (ComfyUI) or other locator in the source
+    node: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """A step after sampling that changes pixels: face restore, upscale, ADetailer."""
+
+    kind: str
+    name: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "params": _plain(self.params)}
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """Everything the metadata says about how an image was made.
+
+    Top-level sampling fields (seed, steps, cfg_scale, sampler, scheduler, width,
+    height, denoise) describe the first pass; ``passes`` lists every pass.
+    Unknown keys go to ``extra`` and the source text to ``raw``: nothing is dropped.
+    """
+
+    #: generator family (Forge and SD.Next are ``a1111``)
+    generator: Generator = Generator.NONE
+    #: the precise tool where known: "Forge", "SD.Next", "ComfyUI", "PaddleNLP"
+    generator_name: str | None = None
+    generator_version: str | None = None
+    #: prompt and negative prompt exactly as stored (no whitespace trimmed)
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    #: the text actually encoded where the tool expands it (styles, wildcards, Fooocus
+    #: expansion); None when equal to the prompt
+    encoded_prompt: str | None = None
+    encoded_negative_prompt: str | None = None
+    #: NovelAI V4 character prompts, in order
+    character_prompts: tuple[str, ...] = ()
+    seed: int | None = None
+    #: how the source wrote the seed: ``int``, ``str`` or ``float``
+    seed_type: str | None = None
+    variation_seed: int | None = None
+    variation_strength: float | None = None
+    #: initial-noise RNG: ``GPU``, ``CPU`` or ``NV`` (A1111 Philox)
+    rng: str | None = None
+    #: eta noise seed delta (A1111 ENSD)
+    ensd: int | None = None
+    sampler: str | None = None
+    scheduler: str | None = None
+    canonical_sampler: str | None = None
+    canonical_scheduler: str | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    #: first-pass size (A1111 "Size"); final_* is the size after hires fix/upscale
+    width: int | None = None
+    height: int | None = None
+    final_width: int | None = None
+    final_height: int | None = None
+    denoise: float | None = None
+    #: A1111 convention: 1 = last layer (no skip), 2 = penultimate
+    clip_skip: int | None = None
+    model: ModelRef | None = None
+    vae: ModelRef | None = None
+    adapters: tuple[Adapter, ...] = ()
+    passes: tuple[SamplingPass, ...] = ()
+    postprocessing: tuple[PostProcess, ...] = ()
+    #: precision and speed knobs that change pixels: FP8 weight, token merging, emphasis mode
+    precision: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int | None = None
+    batch_index: int | None = None
+    #: C2PA manifest summary, when present
+    provenance: Mapping[str, Any] | None = None
+    #: every source key the reader did not map, with its value
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the source text per carrier (PNG keyword, Exif.UserComment, ...)
+    raw: Mapping[str, str] = field(default_factory=dict)
+    #: non-fatal problems met while reading
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self, *, include_raw: bool = True) -> dict[str, Any]:
+        """The stable JSON shape (docs/record.md), plus ``fingerprint``."""
+        out: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "generator": self.generator.value,
+            "generator_name": self.generator_name,
+            "generator_version": self.generator_version,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "encoded_prompt": self.encoded_prompt,
+            "encoded_negative_prompt": self.encoded_negative_prompt,
+            "character_prompts": list(self.character_prompts),
+            "seed": self.seed,
+            "seed_type": self.seed_type,
+            "variation_seed": self.variation_seed,
+            "variation_strength": self.variation_strength,
+            "rng": self.rng,
+            "ensd": self.ensd,
+            "sampler": self.sampler,
+            "scheduler": self.scheduler,
+            "canonical_sampler": self.canonical_sampler,
+            "canonical_scheduler": self.canonical_scheduler,
+            "steps": self.steps,
+            "cfg_scale": self.cfg_scale,
+            "width": self.width,
+            "height": self.height,
+            "final_width": self.final_width,
+            "final_height": self.final_height,
+            "denoise": self.denoise,
+            "clip_skip": self.clip_skip,
+            "model": self.model.to_dict() if self.model else None,
+            "vae": self.vae.to_dict() if self.vae else None,
+            "adapters": [a.to_dict() for a in self.adapters],
+            "passes": [p.to_dict() for p in self.passes],
+            "postprocessing": [p.to_dict() for p in self.postprocessing],
+            "precision": dict(self.precision),
+            "batch_size": self.batch_size,
+            "batch_index": self.batch_index,
+            "provenance": _plain(self.provenance) if self.provenance else None,
+            "extra": _plain(self.extra),
+            "warnings": list(self.warnings),
+            "fingerprint": self.fingerprint if self.generator not in (Generator.NONE, Generator.C2PA) else None,
+        }
+        if include_raw:
+            out["raw"] = dict(self.raw)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationRecord:
+        """Rebuild a record from ``to_dict`` output (a ``seedlock read --json`` object)."""
+        from seedlock._record_io import record_from_dict
+
+        return record_from_dict(data)
+
+    def recipe(self) -> dict[str, Any]:
+        """The output-affecting fields only, normalised so naming differences vanish."""
+        passes = self.passes or (
+            SamplingPass(
+                seed=self.seed,
+                steps=self.steps,
+                cfg_scale=self.cfg_scale,
+                canonical_sampler=self.canonical_sampler,
+                canonical_scheduler=self.canonical_scheduler,
+                denoise=self.denoise,
+                width=self.width,
+                height=self.height,
+            ),
+        )
+        return {
+            "model": model_stem(self.model.name) if self.model else None,
+            "vae": model_stem(self.vae.name) if self.vae else None,
+            "prompt": self.encoded_prompt if self.encoded_prompt is not None else (self.prompt or ""),
+            "negative_prompt": (
+                self.encoded_negative_prompt
+                if self.encoded_negative_prompt is not None
+                else (self.negative_prompt or "")
+            ),
+            "character_prompts": list(self.character_prompts),
+            "variation_seed": self.variation_seed if self.variation_strength else None,
+            "variation_strength": self.variation_strength or None,
+            "rng": self.rng,
+            "ensd": self.ensd or None,
+            "clip_skip": self.clip_skip if self.clip_skip and self.clip_skip > 1 else None,
+            "adapters": sorted([a.kind, model_stem(a.name), a.weight, a.weight_clip] for a in self.adapters),
+            "passes": [
+                {
+                    "seed": p.seed if p.add_noise is not False else None,
+                    "steps": p.steps,
+                    "cfg_scale": p.cfg_scale,
+                    "sampler": p.canonical_sampler,
+                    "scheduler": p.canonical_scheduler,
+                    "denoise": None if p.denoise in (None, 1.0) else p.denoise,
+                    "width": p.width,
+                    "height": p.height,
+                    "start_step": p.start_step or None,
+                    "end_step": p.end_step if p.end_step is not None and p.end_step < (p.steps or 0) else None,
+                    "model": model_stem(p.model) if p.model else None,
+                }
+                for p in passes
+            ],
+            "postprocessing": sorted([p.kind, p.name or ""] for p in self.postprocessing),
+            "precision": dict(sorted(self.precision.items())),
+            "batch_index": self.batch_index or None,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of :meth:`recipe`."""
+        return hashlib.sha256(canonical_json(self.recipe()).encode("utf-8")).hexdigest()
+
+    def replace(self, **changes: Any) -> GenerationRecord:
+        """A copy with some fields changed (records are frozen)."""
+        return replace(self, **changes)
+
+
+_EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx)$", re.IGNORECASE)
+
+
+def model_stem(name: str | None) -> str:
+    """File stem of a model name, lower-cased: ``models/SD/foo.safetensors`` -> ``foo``."""
+    if not name:
+        return ""
+    stem = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return _EXT.sub("", stem).strip().lower()
+
+
+def _plain(value: Any) -> Any:
+    """Convert mappings/tuples to JSON-ready dicts/lists (recursively)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Stable serialisation: sorted keys, no spaces, UTF-8, shortest round-trip floats."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,354 @@
+"""Embed a record into an image without touching its pixels.
+
+PNG gets two chunks before the first IDAT: seedlock's own iTXt ``seedlock`` (the full
+record as JSON) and an A1111-compatible ``parameters`` chunk so other tools read it too.
+JPEG and WebP get an EXIF block: UserComment holds the infotext (``UNICODE`` + UTF-16BE,
+as A1111 writes it) and MakerNote holds ``seedlock:`` + JSON. Only metadata chunks
+and segments are rewritten; image data is copied byte for byte. Writes are atomic:
+a temporary file in the same folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+from seedlock.errors import ImageFormatError, MetadataTooLarge
+from seedlock.extract import sniff_format
+from seedlock.readers.seedlock_format import EXIF_PREFIX, PNG_KEY
+from seedlock.record import GenerationRecord
+from seedlock.samplers import A1111_SAMPLERS
+
+__all__ = ["format_infotext", "write"]
+
+_A1111_LABEL = {v: k for k, v in reversed(list(A1111_SAMPLERS.items()))}
+_A1111_LABEL_CASE = {
+    "euler a": "Euler a",
+    "euler": "Euler",
+    "lms": "LMS",
+    "heun": "Heun",
+    "dpm2": "DPM2",
+    "dpm2 a": "DPM2 a",
+    "dpm++ 2s a": "DPM++ 2S a",
+    "dpm++ 2m": "DPM++ 2M",
+    "dpm++ sde": "DPM++ SDE",
+    "dpm++ 2m sde": "DPM++ 2M SDE",
+    "dpm++ 2m sde heun": "DPM++ 2M SDE Heun",
+    "dpm++ 3m sde": "DPM++ 3M SDE",
+    "dpm fast": "DPM fast",
+    "dpm adaptive": "DPM adaptive",
+    "restart": "Restart",
+    "ddim": "DDIM",
+    "ddim cfg++": "DDIM CFG++",
+    "plms": "PLMS",
+    "unipc": "UniPC",
+    "lcm": "LCM",
+    "heunpp2": "HeunPP2",
+    "ipndm": "IPNDM",
+    "ipndm_v": "IPNDM_V",
+    "deis": "DEIS",
+    "ddpm": "DDPM",
+    "euler ancestral": "Euler a",
+}
+_SCHEDULE_LABEL = {
+    "uniform": "Uniform",
+    "karras": "Karras",
+    "exponential": "Exponential",
+    "polyexponential": "Polyexponential",
+    "sgm_uniform": "SGM Uniform",
+    "kl_optimal": "KL Optimal",
+    "align_your_steps": "Align Your Steps",
+    "simple": "Simple",
+    "normal": "Normal",
+    "ddim_uniform": "DDIM",
+    "beta": "Beta",
+    "turbo": "Turbo",
+}
+_REMOVE_PNG_KEYS = {PNG_KEY.encode(), b"parameters"}
+
+
+def _quote(value: str) -> str:
+    # A1111's quote(): JSON-encode values that hold a comma, colon or newline
+    if any(c in value for c in ",:\n"):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def format_infotext(rec: GenerationRecord) -> str:
+    """A1111 infotext for a record, so A1111/Forge/Civitai and other readers understand it."""
+    items: list[tuple[str, str]] = []
+    if rec.steps is not None:
+        items.append(("Steps", str(rec.steps)))
+    if rec.canonical_sampler:
+        label = _A1111_LABEL.get(rec.canonical_sampler)
+        items.append(
+            (
+                "Sampler",
+                _A1111_LABEL_CASE.get(label, rec.sampler or rec.canonical_sampler)
+                if label
+                else rec.sampler or rec.canonical_sampler,
+            )
+        )
+        if rec.canonical_scheduler:
+            items.append(("Schedule type", _SCHEDULE_LABEL.get(rec.canonical_scheduler, rec.canonical_scheduler)))
+    elif rec.sampler:
+        items.append(("Sampler", rec.sampler))
+    if rec.cfg_scale is not None:
+        items.append(("CFG scale", _num(rec.cfg_scale)))
+    if rec.seed is not None:
+        items.append(("Seed", str(rec.seed)))
+    if rec.width and rec.height:
+        items.append(("Size", f"{rec.width}x{rec.height}"))
+    if rec.model:
+        h = rec.model.hashes
+        short = h.get("autov2") or (h["sha256"][:10] if "sha256" in h else None)
+        if short:
+            items.append(("Model hash", short))
+        if rec.model.name:
+            items.append(("Model", rec.model.name))
+    if rec.vae and rec.vae.name:
+        items.append(("VAE", rec.vae.name))
+    if rec.variation_seed is not None and rec.variation_strength:
+        items.append(("Variation seed", str(rec.variation_seed)))
+        items.append(("Variation seed strength", _num(rec.variation_strength)))
+    if rec.denoise is not None and rec.denoise != 1.0:
+        items.append(("Denoising strength", _num(rec.denoise)))
+    if rec.clip_skip and rec.clip_skip > 1:
+        items.append(("Clip skip", str(rec.clip_skip)))
+    if rec.ensd:
+        items.append(("ENSD", str(rec.ensd)))
+    if rec.rng and rec.rng != "GPU":
+        items.append(("RNG", rec.rng))
+    loras = [a for a in rec.adapters if a.kind in ("lora", "lycoris") and a.hashes.get("autov3")]
+    if loras:
+        items.append(
+            (
+                "Lora hashes",
+                ", ".join(f"{a.name.replace(':', '').replace(',', '')}: {a.hashes['autov3'][:12]}" for a in loras),
+            )
+        )
+    for k, v in rec.precision.items():
+        items.append((k, str(v)))
+    items.append(("Version", f"seedlock {_version()}"))
+    text = rec.prompt or ""
+    if rec.negative_prompt:
+        text += "\nNegative prompt: " + rec.negative_prompt
+    return (text + "\n" + ", ".join(f"{k}: {_quote(v)}" for k, v in items)).strip()
+
+
+def _version() -> str:
+    from seedlock import __version__
+
+    return __version__
+
+
+def _record_json(rec: GenerationRecord) -> str:
+    return json.dumps(rec.to_dict(include_raw=False), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+# --- PNG ---------------------------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _itxt(key: str, text: str, compress: bool) -> bytes:
+    body = text.encode("utf-8")
+    if compress:
+        body = zlib.compress(body, 9)
+    return _png_chunk(b"iTXt", key.encode("latin-1") + b"\x00" + bytes([int(compress), 0]) + b"\x00\x00" + body)
+
+
+def _text_chunk(key: str, text: str) -> bytes:
+    try:
+        return _png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + text.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _itxt(key, text, compress=False)
+
+
+def _png_key(kind: bytes, data: bytes) -> bytes | None:
+    if kind in (b"tEXt", b"zTXt", b"iTXt"):
+        return data.split(b"\x00", 1)[0]
+    return None
+
+
+def _rewrite_png(data: bytes, rec: GenerationRecord) -> bytes:
+    out = [data[:8]]
+    pos = 8
+    inserted = False
+    new = _itxt(PNG_KEY, _record_json(rec), compress=True) + _text_chunk("parameters", format_infotext(rec))
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            raise ImageFormatError(f"truncated PNG: chunk {kind!r} at offset {pos} runs past the end")
+        if not inserted and kind in (b"IDAT", b"IEND"):
+            out.append(new)
+            inserted = True
+        if _png_key(kind, data[pos + 8 : pos + 8 + length]) not in _REMOVE_PNG_KEYS:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    if not inserted:
+        raise ImageFormatError("PNG has no IDAT/IEND chunk")
+    return b"".join(out)
+
+
+# --- EXIF (JPEG, WebP) --------------------------------------------------------------
+
+
+def _exif_blob(rec: GenerationRecord) -> bytes:
+    """A big-endian TIFF with IFD0 -> ExifIFD {UserComment, MakerNote}."""
+    comment = b"UNICODE\x00" + format_infotext(rec).encode("utf-16-be")
+    note = (EXIF_PREFIX + _record_json(rec)).encode("utf-8")
+    # layout: header(8) IFD0(2+12+4) ExifIFD(2+2*12+4) then data
+    ifd0_off = 8
+    exif_off = ifd0_off + 2 + 12 + 4
+    data_off = exif_off + 2 + 2 * 12 + 4
+    comment_off = data_off
+    note_off = comment_off + len(comment)
+    out = b"MM\x00\x2a" + struct.pack(">I", ifd0_off)
+    out += struct.pack(">H", 1) + struct.pack(">HHII", 0x8769, 4, 1, exif_off) + struct.pack(">I", 0)
+    out += struct.pack(">H", 2)
+    out += struct.pack(">HHII", 0x927C, 7, len(note), note_off)
+    out += struct.pack(">HHII", 0x9286, 7, len(comment), comment_off)
+    out += struct.pack(">I", 0)
+    return out + comment + note
+
+
+def _rewrite_jpeg(data: bytes, rec: GenerationRecord) -> bytes:
+    payload = b"Exif\x00\x00" + _exif_blob(rec)
+    if len(payload) + 2 > 0xFFFF:
+        raise MetadataTooLarge(
+            f"record is {len(payload)} bytes; a JPEG EXIF segment holds at most 65533 (use PNG for long prompts)"
+        )
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    out = [data[:2]]
+    pos = 2
+    inserted = False
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ImageFormatError(f"corrupt JPEG: expected a marker at offset {pos}")
+        code = data[pos + 1]
+        if code == 0xDA or code == 0xD9:
+            if not inserted:
+                out.append(segment)
+            out.append(data[pos:])
+            return b"".join(out)
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        end = pos + 2 + length
+        if end > len(data):
+            raise ImageFormatError(f"truncated JPEG: segment at offset {pos} runs past the end")
+        is_exif = code == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00"
+        if not inserted and code != 0xE0:
+            # right after JFIF (APP0), where EXIF readers expect APP1
+            out.append(segment)
+            inserted = True
+        if not is_exif:
+            out.append(data[pos:end])
+        pos = end
+    raise ImageFormatError("JPEG has no image data (no SOS marker)")
+
+
+def _rewrite_webp(data: bytes, rec: GenerationRecord) -> bytes:
+    exif = _exif_blob(rec)
+    chunks: list[tuple[bytes, bytes]] = []
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, length = struct.unpack_from("<4sI", data, pos)
+        body = data[pos + 8 : pos + 8 + length]
+        if len(body) < length:
+            raise ImageFormatError(f"truncated WebP: chunk {kind!r} at offset {pos} runs past the end")
+        chunks.append((kind, body))
+        pos += 8 + length + (length & 1)
+    kinds = [k for k, _ in chunks]
+    if b"VP8X" not in kinds:
+        width = height = 0
+        alpha = False
+        for kind, body in chunks:
+            if kind == b"VP8L" and len(body) >= 5:
+                bits = int.from_bytes(body[1:5], "little")
+                width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+                alpha = bool((bits >> 28) & 1)
+            elif kind == b"VP8 " and len(body) >= 10:
+                width = int.from_bytes(body[6:8], "little") & 0x3FFF
+                height = int.from_bytes(body[8:10], "little") & 0x3FFF
+        if not width:
+            raise ImageFormatError("WebP has no VP8/VP8L image chunk")
+        vp8x = (
+            bytes([0x10 if alpha else 0, 0, 0, 0])
+            + (width - 1).to_bytes(3, "little")
+            + (height - 1).to_bytes(3, "little")
+        )
+        chunks.insert(0, (b"VP8X", vp8x))
+    out_chunks: list[tuple[bytes, bytes]] = []
+    for kind, body in chunks:
+        if kind == b"EXIF":
+            continue
+        if kind == b"VP8X":
+            body = bytes([body[0] | 0x08]) + body[1:]
+        out_chunks.append((kind, body))
+    out_chunks.append((b"EXIF", exif))
+    payload = b"WEBP" + b"".join(
+        k + struct.pack("<I", len(b)) + b + (b"\x00" if len(b) & 1 else b"") for k, b in out_chunks
+    )
+    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+
+
+def write(record: GenerationRecord, image: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
+    """Embed ``record`` in ``image`` (in place, or into ``out``), atomically.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImageFormatError: not a PNG, JPEG or WebP, or a damaged one.
+        MetadataTooLarge: the record does not fit a JPEG EXIF segment.
+    """
+    src = Path(image)
+    dst = Path(out) if out is not None else src
+    data = src.read_bytes()
+    fmt = sniff_format(data[:12])
+    try:
+        if fmt == "png":
+            new = _rewrite_png(data, record)
+        elif fmt == "jpeg":
+            new = _rewrite_jpeg(data, record)
+        elif fmt == "webp":
+            new = _rewrite_webp(data, record)
+        else:
+            raise ImageFormatError("not a PNG, JPEG or WebP file")
+    except ImageFormatError as exc:
+        exc.path = exc.path or str(src)
+        raise
+    atomic_write_bytes(dst, new)
+    return dst
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if p.exists():
+            os.chmod(tmp, p.stat().st_mode & 0o7777)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
