@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from functools import cached_property, lru_cache
 from typing import Any
 
 __all__ = [
@@ -319,10 +320,11 @@ class GenerationRecord:
             "batch_index": self.batch_index or None,
         }
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """sha256 of the canonical JSON of :meth:`recipe`."""
-        return hashlib.sha256(canonical_json(self.recipe()).encode("utf-8")).hexdigest()
+        """sha256 of the canonical JSON of :meth:`recipe` (computed once per record)."""
+        text = json.dumps(self.recipe(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def replace(self, **changes: Any) -> GenerationRecord:
         """A copy with some fields changed (records are frozen)."""
@@ -332,6 +334,7 @@ class GenerationRecord:
 _EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx)$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def model_stem(name: str | None) -> str:
     """File stem of a model name, lower-cased: ``models/SD/foo.safetensors`` -> ``foo``."""
     if not name:
@@ -342,6 +345,13 @@ def model_stem(name: str | None) -> str:
 
 def _plain(value: Any) -> Any:
     """Convert mappings/tuples to JSON-ready dicts/lists (recursively)."""
+    t = type(value)
+    if t is str or t is int or value is None or t is bool:
+        return value
+    if t is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

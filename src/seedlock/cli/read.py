@@ -89,6 +89,52 @@ def _short(text: str | None, limit: int = 100) -> str | None:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
+def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dict[str, Any] | None, int, str | None]:
+    """Read one file: (text output, JSON object for --json, status 0/1/2, error message)."""
+    try:
+        rec = read(path, stealth=stealth)
+    except Exception as exc:
+        msg = message_for(exc)
+        obj = {"path": path, "generator": "none", "error": msg}
+        return (json.dumps(obj, ensure_ascii=False) + "\n" if mode == "jsonl" else None), obj, 2, msg
+    status = 1 if rec.generator in (Generator.NONE, Generator.C2PA) else 0
+    if mode == "text":
+        return "\n".join(summary_lines(path, rec)) + "\n", None, status, None
+    obj = rec.to_dict(include_raw=raw)
+    obj["path"] = path
+    obj["error"] = None
+    if mode == "jsonl":
+        return json.dumps(obj, ensure_ascii=False) + "\n", None, status, None
+    return None, obj, status, None
+
+
+def _chunk(args: tuple[list[str], str, bool, str]) -> list[tuple[str | None, dict[str, Any] | None, int, str | None]]:
+    files, stealth, raw, mode = args
+    return [_one(p, stealth, raw, mode) for p in files]
+
+
+#: below this many files a second process costs more than it saves
+PARALLEL_MIN_FILES = 400
+_CHUNK = 128
+
+
+def _results(
+    files: list[str], stealth: str, raw: bool, mode: str, jobs: int
+) -> Iterator[tuple[str | None, dict[str, Any] | None, int, str | None]]:
+    """Per-file results in input order; large batches use a process per core."""
+    if jobs > 1 and len(files) >= PARALLEL_MIN_FILES:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        chunks = [(files[i : i + _CHUNK], stealth, raw, mode) for i in range(0, len(files), _CHUNK)]
+        with ctx.Pool(jobs) as pool:
+            for batch in pool.imap(_chunk, chunks):
+                yield from batch
+        return
+    for path in files:
+        yield _one(path, stealth, raw, mode)
+
+
 @click.command("read")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-r", "--recursive", is_flag=True, help="Descend into sub-folders.")
@@ -102,15 +148,20 @@ def _short(text: str | None, limit: int = 100) -> str | None:
     show_default=True,
     help="Scan pixel LSBs: only when nothing else is found, always, or never.",
 )
+@click.option("-j", "--jobs", type=int, default=0, help="Worker processes for large batches (default: one per core).")
 @handle_errors
-def read_cmd(paths: tuple[str, ...], recursive: bool, as_json: bool, jsonl: bool, raw: bool, stealth: str) -> None:
+def read_cmd(
+    paths: tuple[str, ...], recursive: bool, as_json: bool, jsonl: bool, raw: bool, stealth: str, jobs: int
+) -> None:
     """Read the generation record embedded in images (PNG, JPEG, WebP) or folders of them.
 
     Exit status: 0 when every file had a record, 1 when some had no generation
     metadata, 2 when some could not be read (each gets one line on stderr).
     """
     files = list(iter_images(paths, recursive))
-    errors = missing = 0
+    mode = "jsonl" if jsonl else "json" if as_json else "text"
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    worst = 0
     out = sys.stdout
     collected: list[dict[str, Any]] = []
     progress = None
@@ -130,41 +181,27 @@ def read_cmd(paths: tuple[str, ...], recursive: bool, as_json: bool, jsonl: bool
         progress.start()
         task = progress.add_task("read", total=len(files))
     try:
-        for path in files:
-            try:
-                rec = read(path, stealth=stealth)
-                obj = rec.to_dict(include_raw=raw)
-                obj["path"] = path
-                obj["error"] = None
-                if rec.generator in (Generator.NONE, Generator.C2PA):
-                    missing += 1
-            except Exception as exc:
-                errors += 1
-                msg = message_for(exc)
+        for text, obj, status, msg in _results(files, stealth, raw, mode, jobs):
+            worst = max(worst, status)
+            if msg is not None:
                 if progress:
                     progress.console.print(f"seedlock: error: {msg}", markup=False, highlight=False)
                 else:
                     error(msg)
-                obj = {"path": path, "generator": "none", "error": msg}
-                rec = None
-            if jsonl:
-                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-            elif as_json:
+            if text is not None:
+                out.write(text)
+            elif obj is not None:
                 collected.append(obj)
-            elif rec is not None:
-                out.write("\n".join(summary_lines(path, rec)) + "\n")
             if progress is not None and task is not None:
                 progress.advance(task)
     finally:
         if progress is not None:
             progress.stop()
     if as_json:
-        doc: Any = (
-            collected[0] if len(paths) == 1 and len(collected) == 1 and not os.path.isdir(paths[0]) else collected
-        )
-        out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        single = len(paths) == 1 and len(collected) == 1 and not os.path.isdir(paths[0])
+        out.write(json.dumps(collected[0] if single else collected, ensure_ascii=False, indent=2) + "\n")
     out.flush()
-    if errors:
+    if worst == 2:
         raise SystemExit(EXIT_ERROR)
-    if missing:
+    if worst == 1:
         raise SystemExit(1)

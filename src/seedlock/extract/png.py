@@ -7,6 +7,7 @@ size before anything is read, and compressed text is inflated with a hard bound.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from typing import BinaryIO
@@ -19,6 +20,7 @@ from seedlock.extract.exif import decode_text, parse_exif
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_TYPES = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"caBX", b"comf"}
 _MAX_CHUNKS = 1_000_000
+_HEAD = 16 * 1024
 
 
 def _inflate(data: bytes, what: str) -> bytes:
@@ -72,19 +74,29 @@ def _text_chunk(kind: bytes, data: bytes, raw: RawMetadata) -> None:
 
 
 def read_png(f: BinaryIO, size: int, raw: RawMetadata) -> None:
-    """Fill ``raw`` from an open PNG positioned after its 8-byte signature."""
+    """Fill ``raw`` from an open PNG (any position; the walk starts after the signature).
+
+    The first 64 KiB are read at once (metadata almost always sits there); beyond that,
+    only the 8-byte header of each chunk is read with ``pread``, so image data is never
+    loaded.
+    """
+    fd = f.fileno()
+    head = os.pread(fd, _HEAD, 0)
     pos = 8
     count = 0
-    read = f.read
     seen_idat = False
+    unpack = struct.unpack_from
     while True:
-        header = read(8)
-        if len(header) < 8:
-            if seen_idat:
-                raw.warnings.append("file ends without IEND")
-                return
-            raise ImageFormatError(f"truncated PNG: chunk header missing at offset {pos}")
-        length, kind = struct.unpack(">I4s", header)
+        if pos + 8 <= len(head):
+            length, kind = unpack(">I4s", head, pos)
+        else:
+            header = os.pread(fd, 8, pos)
+            if len(header) < 8:
+                if seen_idat:
+                    raw.warnings.append("file ends without IEND")
+                    return
+                raise ImageFormatError(f"truncated PNG: chunk header missing at offset {pos}")
+            length, kind = unpack(">I4s", header, 0)
         if length > size - pos - 12:
             raise ImageFormatError(
                 f"truncated PNG: chunk {kind!r} at offset {pos} claims {length} bytes "
@@ -93,22 +105,22 @@ def read_png(f: BinaryIO, size: int, raw: RawMetadata) -> None:
         count += 1
         if count > _MAX_CHUNKS:
             raise ImageFormatError("PNG has more than a million chunks")
-        if kind == b"IHDR":
-            data = read(length + 4)
-            if length < 13:
-                raise ImageFormatError("IHDR chunk is too short")
-            raw.width, raw.height, _, color = struct.unpack_from(">IIBB", data, 0)
-            raw.has_alpha = color in (4, 6)
-        elif kind in _TEXT_TYPES:
-            data = read(length)
-            (crc,) = struct.unpack(">I", read(4))
+        if kind in _TEXT_TYPES or kind == b"IHDR":
+            end = pos + 12 + length
+            body = head[pos + 8 : end] if end <= len(head) else os.pread(fd, length + 4, pos + 8)
+            data = body[:length]
+            (crc,) = unpack(">I", body, length)
             if zlib.crc32(kind + data) != crc:
                 raise ImageFormatError(f"bad CRC in {kind.decode('latin-1')} chunk at offset {pos}")
-            _text_chunk(kind, data, raw)
+            if kind == b"IHDR":
+                if length < 13:
+                    raise ImageFormatError("IHDR chunk is too short")
+                raw.width, raw.height, _, color = unpack(">IIBB", data, 0)
+                raw.has_alpha = color in (4, 6)
+            else:
+                _text_chunk(kind, data, raw)
         elif kind == b"IEND":
             return
-        else:
-            if kind == b"IDAT":
-                seen_idat = True
-            f.seek(length + 4, 1)
+        elif kind == b"IDAT":
+            seen_idat = True
         pos += length + 12

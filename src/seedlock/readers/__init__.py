@@ -125,10 +125,12 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
             attempts.append(ReaderError(f"{type(exc).__name__}: {exc}", reader=reader.name, path=path))
             continue
-        warnings = tuple(raw.warnings) + tuple(rec.warnings)
-        if raw.stealth_kind:
-            warnings += (f"read from pixel LSBs ({raw.stealth_kind}); no text chunk carried it",)
-        return rec.replace(provenance=provenance, warnings=warnings)
+        if raw.warnings or raw.stealth_kind or provenance:
+            warnings = tuple(raw.warnings) + tuple(rec.warnings)
+            if raw.stealth_kind:
+                warnings += (f"read from pixel LSBs ({raw.stealth_kind}); no text chunk carried it",)
+            rec = rec.replace(provenance=provenance, warnings=warnings)
+        return rec
     if attempts:
         raise UnrecognizedMetadata(
             "; ".join(f"{a.reader}: {a.message}" for a in attempts), attempts=attempts, path=path

@@ -24,6 +24,10 @@ from seedlock.samplers import canonical_pair
 
 _CARRIERS = ("parameters", EXIF_USER_COMMENT, STEALTH, JPEG_COMMENT)
 _INLINE = re.compile(r"<(lora|lyco|hypernet):([^:>]+)((?::[^:>]*)*)>")
+_CONTROLNET = re.compile(r"^ControlNet( \d+)?$")
+_FORGE = re.compile(r"^f\d")
+_EASYREFORGE = re.compile(r"^f1\.[3-9]\.\d+-v")
+_DECIMAL = re.compile(r"-?\d+")
 _PRECISION_KEYS = (
     "FP8 weight",
     "Cache FP16 weight for LoRA",
@@ -174,7 +178,7 @@ def _adapters(prompt: str, params: dict[str, Any]) -> list[Adapter]:
             )
         )
     for key, value in params.items():
-        if re.match(r"^ControlNet( \d+)?$", key) and isinstance(value, str):
+        if key.startswith("ControlNet") and _CONTROLNET.match(key) and isinstance(value, str):
             cn = parse_params(value)
             out.append(
                 Adapter(

@@ -43,45 +43,48 @@ def _cut_json_values(line: str) -> tuple[str, dict[str, Any]]:
     return "".join(out), found
 
 
-def parse_params(line: str) -> dict[str, Any]:
-    """Parse one parameter line into an ordered ``{key: value}`` dict (values are strings,
-    except cut-out JSON values)."""
-    rest, json_values = _cut_json_values(line)
+def _items(rest: str, json_values: dict[str, Any], found: list[tuple[str, str]]) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    for key, value in _PARAM.findall(rest):
+    for key, value in found:
         key = key.strip()
         value = value.strip()
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
         params[key] = value
-    params.update(json_values)
+    if json_values:
+        params.update(json_values)
     return params
+
+
+def parse_params(line: str) -> dict[str, Any]:
+    """Parse one parameter line into an ordered ``{key: value}`` dict (values are strings,
+    except cut-out JSON values)."""
+    rest, json_values = _cut_json_values(line) if ("{" in line or "[" in line) else (line, {})
+    return _items(rest, json_values, _PARAM.findall(rest))
 
 
 def split_infotext(text: str) -> tuple[str, str | None, dict[str, Any]]:
     """Split infotext into (prompt, negative prompt or None, parameters)."""
-    text = text.replace("\r\n", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     lines = text.strip().split("\n")
     params: dict[str, Any] = {}
     if lines:
         last = lines[-1]
-        if len(_PARAM.findall(_cut_json_values(last)[0])) >= 3 or (
-            last.startswith(("Steps: ", "Sampler: ", "Size: ")) and len(lines) > 1
-        ):
-            params = parse_params(last)
-            lines = lines[:-1]
-    prompt_lines: list[str] = []
-    negative_lines: list[str] | None = None
-    for line in lines:
-        if negative_lines is None and line.startswith(_NEGATIVE):
-            negative_lines = [line[len(_NEGATIVE) :].lstrip(" ")]
-        elif negative_lines is not None:
-            negative_lines.append(line)
-        else:
-            prompt_lines.append(line)
-    negative = "\n".join(negative_lines) if negative_lines is not None else None
-    return "\n".join(prompt_lines), negative, params
+        rest, json_values = _cut_json_values(last) if ("{" in last or "[" in last) else (last, {})
+        found = _PARAM.findall(rest)
+        if len(found) >= 3 or (last.startswith(("Steps: ", "Sampler: ", "Size: ")) and len(lines) > 1):
+            params = _items(rest, json_values, found)
+            lines.pop()
+    negative: str | None = None
+    for i, line in enumerate(lines):
+        if line.startswith(_NEGATIVE):
+            lines[i] = line[len(_NEGATIVE) :].lstrip(" ")
+            negative = "\n".join(lines[i:])
+            lines = lines[:i]
+            break
+    return "\n".join(lines), negative, params
 
 
 def looks_like_infotext(text: str) -> bool:
