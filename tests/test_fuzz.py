@@ -1,0 +1,160 @@
+"""Fuzzing the reader: every input gives a record or a SeedlockError, never anything else.
+
+Mutation fuzzing over real sample files (small ones) and synthetic PNG/JPEG/WebP files:
+bit flips, byte runs, truncation, chunk-length and CRC damage. The default case count
+keeps the suite fast; SEEDLOCK_FUZZ_CASES=100000 is the full run (see docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import struct
+import zlib
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from seedlock.errors import SeedlockError
+from seedlock.extract import RawMetadata
+from seedlock.readers import parse_raw, read
+
+from .conftest import FIXTURES
+
+CASES = int(os.environ.get("SEEDLOCK_FUZZ_CASES", "3000"))
+
+
+def _synthetic() -> list[bytes]:
+    out = []
+    infotext = 'a cat, “x”\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 8x8, Lora hashes: "a: 0123456789ab"'
+    graph = '{"3":{"class_type":"KSampler","inputs":{"seed":1,"steps":2,"cfg":3,"sampler_name":"euler","scheduler":"normal","model":["4",0],"positive":["6",0],"negative":["6",0],"latent_image":["5",0]}},"4":{"class_type":"CheckpointLoaderSimple","inputs":{"ckpt_name":"m"}},"5":{"class_type":"EmptyLatentImage","inputs":{"width":8,"height":8,"batch_size":1}},"6":{"class_type":"CLIPTextEncode","inputs":{"text":"t","clip":["4",1]}}}'
+    from PIL.PngImagePlugin import PngInfo
+
+    for key, value in (("parameters", infotext), ("prompt", graph)):
+        info = PngInfo()
+        info.add_text(key, value, zip=key == "prompt")
+        buf = io.BytesIO()
+        Image.new("RGBA", (4, 4)).save(buf, "PNG", pnginfo=info)
+        out.append(buf.getvalue())
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + infotext.encode("utf-16-be")
+    for fmt in ("JPEG", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(buf, fmt, exif=exif)
+        out.append(buf.getvalue())
+    return out
+
+
+def _seeds() -> list[bytes]:
+    seeds = _synthetic()
+    if FIXTURES is not None:
+        for p in sorted((FIXTURES / "images").rglob("*")):
+            if p.is_file() and 0 < p.stat().st_size < 64 * 1024:
+                seeds.append(p.read_bytes())
+    return seeds
+
+
+def _mutate(data: bytes, r: random.Random) -> bytes:
+    b = bytearray(data)
+    for _ in range(r.randint(1, 4)):
+        op = r.randrange(6)
+        if not b:
+            break
+        i = r.randrange(len(b))
+        if op == 0:
+            b[i] ^= 1 << r.randrange(8)
+        elif op == 1:
+            b[i : i + r.randint(1, 8)] = bytes(r.randrange(256) for _ in range(r.randint(1, 8)))
+        elif op == 2:
+            del b[r.randrange(len(b)) :]
+        elif op == 3 and len(b) > 16:
+            j = r.randrange(8, len(b) - 4)
+            b[j : j + 4] = struct.pack(">I", r.choice([0, 1, 0x7FFFFFFF, 0xFFFFFFFF, len(b), r.randrange(2**32)]))
+        elif op == 4:
+            b[i:i] = bytes([r.choice([0x00, 0xFF, 0x7B, 0x5B, 0x22])]) * r.randint(1, 64)
+        else:
+            j = r.randrange(len(b))
+            b[i], b[j] = b[j], b[i]
+    return bytes(b)
+
+
+def test_mutation_fuzz(tmp_path: Path) -> None:
+    r = random.Random(20261125)
+    seeds = _seeds()
+    target = tmp_path / "fuzz.png"
+    outcomes = {"record": 0, "error": 0}
+    for _ in range(CASES):
+        data = _mutate(r.choice(seeds), r)
+        target.write_bytes(data)
+        try:
+            rec = read(target, stealth="never" if len(data) > 200_000 else "auto")
+            rec.to_dict()
+            outcomes["record"] += 1
+        except SeedlockError as exc:
+            assert str(exc) and "\n" not in str(exc)
+            outcomes["error"] += 1
+    assert outcomes["record"] and outcomes["error"]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "parameters",
+                "prompt",
+                "Comment",
+                "Software",
+                "invokeai_metadata",
+                "Dream",
+                "sd-metadata",
+                "generation_data",
+                "Exif.UserComment",
+                "workflow",
+                "seedlock",
+            ]
+        ),
+        st.one_of(
+            st.text(max_size=300),
+            st.sampled_from(
+                [
+                    "{}",
+                    "[]",
+                    '{"a":[1,{"b":null}]}',
+                    "Steps: x, Sampler: y, Seed: z",
+                    '{"3":{"class_type":"KSampler","inputs":{"seed":["3",0]}}}',
+                    "NovelAI",
+                    '{"uc": 1, "seed": "x"}',
+                    '"unterminated',
+                ]
+            ),
+        ),
+        max_size=4,
+    )
+)
+def test_any_text_fields_parse_or_fail_cleanly(fields: dict[str, str]) -> None:
+    raw = RawMetadata(format="png", fields=dict(fields))
+    with contextlib.suppress(SeedlockError):
+        parse_raw(raw).to_dict()
+
+
+def test_zlib_bomb_in_every_container_path(tmp_path: Path) -> None:
+    bomb = zlib.compress(b"x" * (64 * 1024 * 1024), 9)
+    itxt = b"parameters\x00\x01\x00\x00\x00" + bomb
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buf, "PNG")
+    data = buf.getvalue()
+    i = data.index(b"IDAT") - 4
+    chunk = struct.pack(">I", len(itxt)) + b"iTXt" + itxt + struct.pack(">I", zlib.crc32(b"iTXt" + itxt))
+    p = tmp_path / "b.png"
+    p.write_bytes(data[:i] + chunk + data[i:])
+    try:
+        read(p)
+    except SeedlockError as exc:
+        assert "inflates beyond" in str(exc)
+    else:
+        raise AssertionError("bomb was inflated")
