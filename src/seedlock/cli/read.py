@@ -95,8 +95,8 @@ def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dic
         rec = read(path, stealth=stealth)
     except Exception as exc:
         msg = message_for(exc)
-        obj = {"path": path, "generator": "none", "error": msg}
-        return (json.dumps(obj, ensure_ascii=False) + "\n" if mode == "jsonl" else None), obj, 2, msg
+        err: dict[str, Any] = {"path": path, "generator": "none", "error": msg}
+        return (json.dumps(err, ensure_ascii=False) + "\n" if mode == "jsonl" else None), err, 2, msg
     status = 1 if rec.generator in (Generator.NONE, Generator.C2PA) else 0
     if mode == "text":
         return "\n".join(summary_lines(path, rec)) + "\n", None, status, None
