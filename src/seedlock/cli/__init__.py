@@ -14,6 +14,8 @@ class _LazyGroup(click.Group):
     _commands: dict[str, tuple[str, str]] = {
         "read": ("seedlock.cli.read", "read_cmd"),
         "demo": ("seedlock.cli.demo", "demo_cmd"),
+        "diff": ("seedlock.cli.diff", "diff_cmd"),
+        "lint-prompt": ("seedlock.cli.diff", "lint_cmd"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

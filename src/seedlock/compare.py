@@ -1,0 +1,73 @@
+"""``compare(a, b)``: records, field diff, ranked causes and pixel verdict for two inputs.
+
+An input is an image (any format ``read`` handles) or a record JSON file as printed by
+``seedlock read --json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedlock.diagnose import Cause, diagnose
+from seedlock.diff import RecordDiff, diff_records
+from seedlock.errors import RecordFormatError
+from seedlock.extract import sniff_format
+from seedlock.pixels import PixelReport, compare_images
+from seedlock.readers import read
+from seedlock.record import GenerationRecord
+
+__all__ = ["Comparison", "compare", "load_record"]
+
+
+def load_record(path: str | Path) -> tuple[GenerationRecord, bool]:
+    """(record, is_image) for an image or a record JSON file."""
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(12)
+    if sniff_format(head) is not None:
+        return read(p), True
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordFormatError(f"neither an image nor a record JSON file ({exc})", path=str(p)) from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    return GenerationRecord.from_dict(data), False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a_path: str
+    b_path: str
+    diff: RecordDiff
+    causes: tuple[Cause, ...]
+    pixels: PixelReport | None
+
+    @property
+    def identical(self) -> bool:
+        """Records equivalent and (when both are images) pixels bit-identical."""
+        return self.diff.equivalent and (self.pixels is None or self.pixels.verdict == "bit-identical")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a_path,
+            "b": self.b_path,
+            "identical": self.identical,
+            "pixels": self.pixels.to_dict() if self.pixels else None,
+            "causes": [c.to_dict() for c in self.causes],
+            **self.diff.to_dict(),
+            "fingerprint_a": self.diff.a.fingerprint,
+            "fingerprint_b": self.diff.b.fingerprint,
+        }
+
+
+def compare(a: str | Path, b: str | Path, *, pixels: bool = True) -> Comparison:
+    """Everything ``seedlock diff`` reports, as data."""
+    ra, a_img = load_record(a)
+    rb, b_img = load_record(b)
+    d = diff_records(ra, rb)
+    px = compare_images(a, b) if pixels and a_img and b_img else None
+    return Comparison(str(a), str(b), d, tuple(diagnose(d, px)), px)

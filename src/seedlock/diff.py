@@ -1,0 +1,333 @@
+"""Field diff of two records, normalised first so that naming differences vanish.
+
+Compared on meaning, not spelling: samplers by their canonical (sampler, schedule) pair,
+sizes as integers, seeds as ints, clip skip with 1 = none, models by file stem plus every
+hash form both sides share (AutoV2 is the sha256 prefix, A1111 LoRA hashes the AutoV3
+prefix), adapters by (kind, stem). Unmapped ``extra`` keys are diffed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from seedlock.prompt_diff import PromptDiff, diff_prompts
+from seedlock.record import Adapter, GenerationRecord, ModelRef, SamplingPass, model_stem
+
+__all__ = ["FieldDiff", "RecordDiff", "diff_records", "hashes_agree"]
+
+#: default RNG source per generator family when the record does not say
+_DEFAULT_RNG = {
+    "a1111": "GPU",
+    "civitai": "GPU",
+    "comfyui": "CPU",
+    "swarmui": "CPU",
+    "invokeai": "CPU",
+    "stability-matrix": "CPU",
+    "fooocus": "GPU",
+}
+#: keys in ``extra`` that say nothing about the image (dates, timings, file names)
+_IGNORED_EXTRA = {
+    "sui_extra_data",
+    "Created Date",
+    "Generation time",
+    "generation_time",
+    "date",
+    "prep_time",
+    "epoch_time",
+    "signed_hash",
+    "request_type",
+    "Title",
+    "parameters-json",
+    "generation_data",
+    "graph_model",
+    "created_by",
+    "metadata_scheme",
+}
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One differing field: its dotted path, both values, and a category for ranking."""
+
+    field: str
+    category: str
+    a: Any
+    b: Any
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "category": self.category,
+            "a": _jsonable(self.a),
+            "b": _jsonable(self.b),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class RecordDiff:
+    a: GenerationRecord
+    b: GenerationRecord
+    fields: tuple[FieldDiff, ...] = ()
+    prompt: PromptDiff = field(default_factory=lambda: PromptDiff("", ""))
+    negative: PromptDiff = field(default_factory=lambda: PromptDiff("", ""))
+
+    @property
+    def equivalent(self) -> bool:
+        return not self.fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "equivalent": self.equivalent,
+            "fields": [f.to_dict() for f in self.fields],
+            "prompt": self.prompt.to_dict(),
+            "negative_prompt": self.negative.to_dict(),
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (ModelRef, Adapter, SamplingPass)):
+        return v.to_dict()
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def hashes_agree(a: dict[str, str] | Any, b: dict[str, str] | Any) -> bool | None:
+    """True/False when the two hash sets share a comparable form, None when they cannot be compared."""
+    ea = _expand(dict(a))
+    eb = _expand(dict(b))
+    verdict: bool | None = None
+    for key in ea.keys() & eb.keys():
+        x, y = ea[key], eb[key]
+        n = min(len(x), len(y))
+        if n < 8:
+            continue
+        if x[:n] != y[:n]:
+            return False
+        verdict = True
+    return verdict
+
+
+def _expand(h: dict[str, str]) -> dict[str, str]:
+    out = {k: v.lower() for k, v in h.items() if k not in ("other", "name")}
+    if "sha256" in out:
+        out.setdefault("autov2", out["sha256"][:10])
+    if "autov2" in out and "sha256" not in out and len(out["autov2"]) >= 10:
+        out["sha256"] = out["autov2"]
+    return out
+
+
+def _rng(rec: GenerationRecord) -> str:
+    if rec.rng:
+        return rec.rng.upper()
+    return _DEFAULT_RNG.get(rec.generator.value, "unrecorded")
+
+
+def _norm_clip(v: int | None) -> int:
+    return v if v and v > 1 else 1
+
+
+def _first_pass(rec: GenerationRecord) -> SamplingPass:
+    if rec.passes:
+        return rec.passes[0]
+    return SamplingPass(
+        seed=rec.seed,
+        steps=rec.steps,
+        cfg_scale=rec.cfg_scale,
+        sampler=rec.sampler,
+        scheduler=rec.scheduler,
+        canonical_sampler=rec.canonical_sampler,
+        canonical_scheduler=rec.canonical_scheduler,
+        denoise=rec.denoise,
+        width=rec.width,
+        height=rec.height,
+    )
+
+
+def _cmp_float(x: float | None, y: float | None) -> bool:
+    if x is None or y is None:
+        return x is y
+    return abs(float(x) - float(y)) < 1e-6
+
+
+def _pass_diffs(i: int, pa: SamplingPass, pb: SamplingPass, out: list[FieldDiff]) -> None:
+    prefix = "" if i == 0 else f"passes[{i}]."
+    if (pa.canonical_sampler, pa.canonical_scheduler) != (pb.canonical_sampler, pb.canonical_scheduler):
+        if pa.canonical_sampler != pb.canonical_sampler:
+            out.append(
+                FieldDiff(
+                    prefix + "sampler",
+                    "sampler",
+                    pa.sampler or pa.canonical_sampler,
+                    pb.sampler or pb.canonical_sampler,
+                    f"canonical {pa.canonical_sampler} vs {pb.canonical_sampler}",
+                )
+            )
+        if pa.canonical_scheduler != pb.canonical_scheduler:
+            out.append(
+                FieldDiff(
+                    prefix + "scheduler",
+                    "scheduler",
+                    pa.scheduler or pa.canonical_scheduler,
+                    pb.scheduler or pb.canonical_scheduler,
+                    f"canonical {pa.canonical_scheduler} vs {pb.canonical_scheduler}",
+                )
+            )
+    if pa.steps != pb.steps:
+        out.append(FieldDiff(prefix + "steps", "steps", pa.steps, pb.steps))
+    if not _cmp_float(pa.cfg_scale, pb.cfg_scale):
+        out.append(FieldDiff(prefix + "cfg_scale", "cfg", pa.cfg_scale, pb.cfg_scale))
+    if (pa.width, pa.height) != (pb.width, pb.height):
+        out.append(FieldDiff(prefix + "size", "size", f"{pa.width}x{pa.height}", f"{pb.width}x{pb.height}"))
+    da = 1.0 if pa.denoise is None else pa.denoise
+    db = 1.0 if pb.denoise is None else pb.denoise
+    if not _cmp_float(da, db):
+        out.append(FieldDiff(prefix + "denoise", "denoise", pa.denoise, pb.denoise))
+    noise_a = pa.add_noise is not False
+    noise_b = pb.add_noise is not False
+    if (noise_a or noise_b) and pa.seed != pb.seed:
+        out.append(FieldDiff(prefix + "seed", "seed", pa.seed, pb.seed))
+    if (pa.start_step or 0, pa.end_step) != (pb.start_step or 0, pb.end_step):
+        out.append(
+            FieldDiff(
+                prefix + "step_range", "steps", f"{pa.start_step}-{pa.end_step}", f"{pb.start_step}-{pb.end_step}"
+            )
+        )
+    if model_stem(pa.model) != model_stem(pb.model) and i > 0:
+        out.append(FieldDiff(prefix + "model", "model", pa.model, pb.model))
+
+
+def _adapter_key(a: Adapter) -> tuple[str, str]:
+    kind = "lora" if a.kind in ("lora", "lycoris") else a.kind
+    return kind, model_stem(a.name)
+
+
+def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
+    """Every output-affecting difference between two records, normalised."""
+    out: list[FieldDiff] = []
+    # model identity
+    ma, mb = a.model, b.model
+    if model_stem(ma.name if ma else None) != model_stem(mb.name if mb else None):
+        out.append(FieldDiff("model.name", "model", ma.name if ma else None, mb.name if mb else None))
+    if ma and mb:
+        agree = hashes_agree(ma.hashes, mb.hashes)
+        if agree is False:
+            out.append(
+                FieldDiff(
+                    "model.hash",
+                    "model",
+                    dict(ma.hashes),
+                    dict(mb.hashes),
+                    "same hash form, different value: different weights",
+                )
+            )
+        if ma.version and mb.version and ma.version != mb.version:
+            out.append(FieldDiff("model.version", "model", ma.version, mb.version))
+    va, vb = a.vae, b.vae
+    if model_stem(va.name if va else None) != model_stem(vb.name if vb else None):
+        out.append(FieldDiff("vae", "model", va.name if va else None, vb.name if vb else None))
+    elif va and vb and hashes_agree(va.hashes, vb.hashes) is False:
+        out.append(FieldDiff("vae.hash", "model", dict(va.hashes), dict(vb.hashes)))
+    # sampling passes
+    pa_list = a.passes or (_first_pass(a),)
+    pb_list = b.passes or (_first_pass(b),)
+    for i, (pa, pb) in enumerate(zip(pa_list, pb_list)):
+        _pass_diffs(i, pa, pb, out)
+    if len(pa_list) != len(pb_list):
+        out.append(
+            FieldDiff(
+                "passes",
+                "passes",
+                [p.kind for p in pa_list],
+                [p.kind for p in pb_list],
+                "a sampling pass (hires fix, refiner, second stage) was added or removed",
+            )
+        )
+    if _norm_clip(a.clip_skip) != _norm_clip(b.clip_skip):
+        out.append(FieldDiff("clip_skip", "clip_skip", _norm_clip(a.clip_skip), _norm_clip(b.clip_skip)))
+    if (
+        (a.final_width, a.final_height) != (b.final_width, b.final_height)
+        and len(pa_list) == len(pb_list) == 1
+        and (a.final_width and b.final_width)
+    ):
+        out.append(
+            FieldDiff("final_size", "size", f"{a.final_width}x{a.final_height}", f"{b.final_width}x{b.final_height}")
+        )
+    # noise
+    if _rng(a) != _rng(b):
+        out.append(FieldDiff("rng", "rng", _rng(a), _rng(b)))
+    if (a.ensd or 0) != (b.ensd or 0):
+        out.append(FieldDiff("ensd", "rng", a.ensd, b.ensd))
+    if (a.variation_seed, a.variation_strength or 0) != (b.variation_seed, b.variation_strength or 0) and (
+        a.variation_strength or b.variation_strength
+    ):
+        out.append(
+            FieldDiff(
+                "variation",
+                "rng",
+                f"{a.variation_seed}@{a.variation_strength}",
+                f"{b.variation_seed}@{b.variation_strength}",
+            )
+        )
+    if (a.batch_index or 0) != (b.batch_index or 0) or (a.batch_size or 1) != (b.batch_size or 1):
+        out.append(
+            FieldDiff(
+                "batch",
+                "batch",
+                f"{a.batch_index or 0}/{a.batch_size or 1}",
+                f"{b.batch_index or 0}/{b.batch_size or 1}",
+            )
+        )
+    # adapters
+    ad_a = {_adapter_key(x): x for x in a.adapters}
+    ad_b = {_adapter_key(x): x for x in b.adapters}
+    for akey in sorted(ad_a.keys() | ad_b.keys()):
+        x, y = ad_a.get(akey), ad_b.get(akey)
+        name = f"adapters.{akey[0]}:{akey[1]}"
+        if x is None or y is None:
+            out.append(FieldDiff(name, "adapter", x, y, "added" if x is None else "removed"))
+            continue
+        if not _cmp_float(x.weight, y.weight) or not _cmp_float(x.weight_clip, y.weight_clip):
+            out.append(FieldDiff(name, "adapter", (x.weight, x.weight_clip), (y.weight, y.weight_clip), "re-weighted"))
+        if hashes_agree(x.hashes, y.hashes) is False:
+            out.append(FieldDiff(name + ".hash", "adapter", dict(x.hashes), dict(y.hashes), "different file"))
+    # prompts (bytes of the text actually encoded)
+    pa_text = a.encoded_prompt if a.encoded_prompt is not None else a.prompt
+    pb_text = b.encoded_prompt if b.encoded_prompt is not None else b.prompt
+    prompt = diff_prompts(pa_text, pb_text)
+    negative = diff_prompts(
+        a.encoded_negative_prompt if a.encoded_negative_prompt is not None else a.negative_prompt,
+        b.encoded_negative_prompt if b.encoded_negative_prompt is not None else b.negative_prompt,
+    )
+    if not prompt.equal:
+        out.append(FieldDiff("prompt", "prompt", pa_text, pb_text, prompt.summary()))
+    if not negative.equal:
+        out.append(FieldDiff("negative_prompt", "prompt", negative.a, negative.b, negative.summary()))
+    if tuple(a.character_prompts) != tuple(b.character_prompts):
+        out.append(FieldDiff("character_prompts", "prompt", list(a.character_prompts), list(b.character_prompts)))
+    # precision knobs and tool version
+    for key in sorted(set(a.precision) | set(b.precision)):
+        if a.precision.get(key) != b.precision.get(key):
+            out.append(FieldDiff(f"precision.{key}", "precision", a.precision.get(key), b.precision.get(key)))
+    if (a.generator_name, a.generator_version) != (b.generator_name, b.generator_version):
+        out.append(
+            FieldDiff(
+                "tool",
+                "version",
+                f"{a.generator_name or a.generator.value} {a.generator_version or ''}".strip(),
+                f"{b.generator_name or b.generator.value} {b.generator_version or ''}".strip(),
+            )
+        )
+    # hidden post-processing
+    post_a = sorted((p.kind, p.name or "") for p in a.postprocessing)
+    post_b = sorted((p.kind, p.name or "") for p in b.postprocessing)
+    if post_a != post_b:
+        out.append(FieldDiff("postprocessing", "postprocessing", post_a, post_b))
+    # unmapped keys
+    for key in sorted((set(a.extra) | set(b.extra)) - _IGNORED_EXTRA):
+        if a.extra.get(key) != b.extra.get(key):
+            out.append(FieldDiff(f"extra.{key}", "extra", a.extra.get(key), b.extra.get(key)))
+    return RecordDiff(a, b, tuple(out), prompt, negative)
