@@ -24,8 +24,13 @@ from seedlock.readers import read
 )
 @handle_errors
 def demo_cmd(out: str) -> None:
-    """Make two images with embedded records (one pinned, one drifted) and read them back."""
+    """Make two images with embedded records (one pinned, one drifted), read them back and diff them."""
     pinned, drifted = make_demo_images(Path(out))
     for path in (pinned, drifted):
         click.echo("\n".join(summary_lines(str(path), read(path))))
+    from seedlock.cli.diff import _render
+    from seedlock.compare import compare
+
+    click.echo(f"\nseedlock diff {pinned} {drifted}")
+    _render(compare(pinned, drifted))
     click.echo(f"\nwrote {pinned} and {drifted}; try: seedlock read --json {pinned}")
