@@ -46,6 +46,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # the reader of our output went away (| head): stop quietly, like SIGPIPE would
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(141) from None
         except Exception as exc:
             if os.environ.get("SEEDLOCK_DEBUG") == "1":
                 raise
