@@ -32,5 +32,9 @@ def demo_cmd(out: str) -> None:
     from seedlock.compare import compare
 
     click.echo(f"\nseedlock diff {pinned} {drifted}")
-    _render(compare(pinned, drifted))
-    click.echo(f"\nwrote {pinned} and {drifted}; try: seedlock read --json {pinned}")
+    comparison = compare(pinned, drifted)
+    _render(comparison)
+    from seedlock.report import write_html
+
+    report = write_html(comparison, Path(out) / "report.html")
+    click.echo(f"\nwrote {pinned}, {drifted} and the HTML report {report}")

@@ -82,14 +82,20 @@ def _short(v: object, limit: int = 90) -> str:
 @click.argument("b", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the full comparison as JSON.")
 @click.option("--no-pixels", is_flag=True, help="Compare records only.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
 @handle_errors
-def diff_cmd(a: str, b: str, as_json: bool, no_pixels: bool) -> None:
+def diff_cmd(a: str, b: str, as_json: bool, no_pixels: bool, html_out: str | None) -> None:
     """Explain why two "same seed" images (or record JSON files) differ.
 
     Exit status: 0 when the records are equivalent and the pixels bit-identical,
     1 when they differ, 2 on error.
     """
     c = compare(a, b, pixels=not no_pixels)
+    if html_out:
+        from seedlock.report import write_html
+
+        write_html(c, html_out)
+        click.echo(f"report: {html_out}", err=True)
     if as_json:
         sys.stdout.write(json.dumps(c.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
     else:
