@@ -223,3 +223,24 @@ def test_cli_diff_and_lint(tmp_path: Path) -> None:
         [sys.executable, "-m", "seedlock", "lint-prompt", "a \u201cb\u201d"], capture_output=True, text=True
     )
     assert lint.returncode == 1 and "U+201C" in lint.stdout
+
+
+def test_clip_tokens_match_the_real_tokenizer() -> None:
+    pytest.importorskip("regex")
+    from seedlock.errors import MissingExtra
+    from seedlock.tokens import diff_tokens, tokenizer
+
+    try:
+        tok = tokenizer()
+    except MissingExtra:
+        pytest.skip("CLIP vocabulary not installed: pip install --no-deps open-clip-torch")
+    # well-known ids of OpenAI CLIP / transformers CLIPTokenizer
+    assert tok.encode("a photo of a cat") == [49406, 320, 1125, 539, 320, 2368, 49407]
+    # straight quote is one token, a curly quote two byte-level pieces (no ftfy un-curling)
+    assert tok.encode('a "happy" cat')[2] == 257
+    assert tok.encode("a \u201chappy\u201d cat")[2:4] == [728, 506]
+    d = diff_tokens('a "happy" cat', "a \u201chappy\u201d cat")
+    assert d.a_count == 5 and d.b_count == 7 and any("#728" in t for t in d.added)
+    long = ", ".join(["masterpiece"] * 40)
+    assert diff_tokens(long, long + ", cat").crosses_chunk is False
+    assert diff_tokens(", ".join(["cat"] * 38), ", ".join(["cat"] * 39)).crosses_chunk

@@ -13,11 +13,12 @@ from typing import Any
 
 from seedlock.diagnose import Cause, diagnose
 from seedlock.diff import RecordDiff, diff_records
-from seedlock.errors import RecordFormatError
+from seedlock.errors import MissingExtra, RecordFormatError
 from seedlock.extract import sniff_format
 from seedlock.pixels import PixelReport, compare_images
 from seedlock.readers import read
 from seedlock.record import GenerationRecord
+from seedlock.tokens import TokenDiff, diff_tokens
 
 __all__ = ["Comparison", "compare", "load_record"]
 
@@ -45,6 +46,9 @@ class Comparison:
     diff: RecordDiff
     causes: tuple[Cause, ...]
     pixels: PixelReport | None
+    #: CLIP token view of the prompt change (None when the prompts are equal or no vocabulary is installed)
+    tokens: TokenDiff | None = None
+    tokens_note: str = ""
 
     @property
     def identical(self) -> bool:
@@ -57,6 +61,8 @@ class Comparison:
             "b": self.b_path,
             "identical": self.identical,
             "pixels": self.pixels.to_dict() if self.pixels else None,
+            "tokens": self.tokens.to_dict() if self.tokens else None,
+            "tokens_note": self.tokens_note,
             "causes": [c.to_dict() for c in self.causes],
             **self.diff.to_dict(),
             "fingerprint_a": self.diff.a.fingerprint,
@@ -70,4 +76,10 @@ def compare(a: str | Path, b: str | Path, *, pixels: bool = True) -> Comparison:
     rb, b_img = load_record(b)
     d = diff_records(ra, rb)
     px = compare_images(a, b) if pixels and a_img and b_img else None
-    return Comparison(str(a), str(b), d, tuple(diagnose(d, px)), px)
+    tokens, note = None, ""
+    if not d.prompt.equal:
+        try:
+            tokens = diff_tokens(d.prompt.a, d.prompt.b)
+        except MissingExtra as exc:
+            note = str(exc)
+    return Comparison(str(a), str(b), d, tuple(diagnose(d, px)), px, tokens, note)

@@ -97,6 +97,17 @@ def _prompt_html(pd: PromptDiff) -> str:
     return f"<p>{html.escape(pd.summary())}</p><pre>{''.join(parts)}</pre><ul class=dim>{notes}</ul>"
 
 
+def _tokens_html(c: Comparison) -> str:
+    if not c.tokens:
+        return f"<p class=dim>{html.escape(c.tokens_note)}</p>" if c.tokens_note else ""
+    t = c.tokens
+    warn = " &middot; <b>crosses the 75-token chunk boundary</b>" if t.crosses_chunk else ""
+    return (
+        f"<p class=dim>CLIP tokens {t.a_count} &rarr; {t.b_count}{warn}<br>removed: "
+        f"{html.escape(', '.join(t.removed) or 'none')}<br>added: {html.escape(', '.join(t.added) or 'none')}</p>"
+    )
+
+
 def _cell(v: Any) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
     return html.escape(visible(s)).replace("⟦", "<span class=inv>").replace("⟧", "</span>")
@@ -152,7 +163,7 @@ SSIM {p.ssim:.4f} &middot; {p.changed_share:.1%} of pixels changed{(" &middot; "
 &nbsp; records: {"equivalent" if c.diff.equivalent else f"{len(c.diff.fields)} difference(s)"}</p>
 {images}
 <h2>Likely causes</h2><ol>{causes}</ol>
-<h2>Prompt</h2>{_prompt_html(c.diff.prompt)}
+<h2>Prompt</h2>{_prompt_html(c.diff.prompt)}{_tokens_html(c)}
 <h2>Negative prompt</h2>{_prompt_html(c.diff.negative)}
 <h2>Fields</h2><table><tr><th>field</th><th>A</th><th>B</th></tr>{rows}</table>
 <p class=dim>fingerprint A {c.diff.a.fingerprint[:16]} &middot; B {c.diff.b.fingerprint[:16]}</p>

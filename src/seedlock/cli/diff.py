@@ -48,6 +48,21 @@ def _render(c: Comparison) -> None:
     for label, pd in (("prompt", c.diff.prompt), ("negative prompt", c.diff.negative)):
         if not pd.equal:
             _render_prompt(con, label, pd)
+            if label == "prompt" and c.tokens:
+                tk = c.tokens
+                con.print(
+                    f"  CLIP tokens: {tk.a_count} -> {tk.b_count}; removed {', '.join(tk.removed) or 'none'}; "
+                    f"added {', '.join(tk.added) or 'none'}",
+                    markup=False,
+                )
+                if tk.crosses_chunk or max(tk.a_count, tk.b_count) > 75:
+                    con.print(
+                        f"  75-token chunks: {tk.a_chunks} vs {tk.b_chunks} (A1111 splits at 75; diffusers "
+                        "truncates at 77 with BOS/EOS)",
+                        style="yellow",
+                    )
+            elif label == "prompt" and c.tokens_note:
+                con.print(f"  (no token view: {c.tokens_note})", style="dim")
     if c.diff.fields:
         t = Table(title="field differences", show_lines=False)
         t.add_column("field")

@@ -1,0 +1,175 @@
+"""CLIP BPE tokenisation, without torch, from the vocabulary in the open-clip-torch wheel.
+
+Stable Diffusion pipelines tokenise with the Hugging Face ``CLIPTokenizer``: lower-case,
+whitespace collapsed, the CLIP split pattern, then byte-level BPE over OpenAI's 49,152
+merges. Unlike the original ftfy-based tokenizer it does not un-curl quotes, so a curly
+quote is a different token. This module reproduces that tokenizer from
+``open_clip/bpe_simple_vocab_16e6.txt.gz``, located with ``importlib`` but never
+imported (importing ``open_clip`` would import torch). Install the file with
+``pip install --no-deps open-clip-torch`` (1.5 MB), or point ``SEEDLOCK_CLIP_VOCAB`` at it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from seedlock.errors import MissingExtra
+
+__all__ = ["CHUNK", "ClipTokenizer", "TokenDiff", "diff_tokens", "tokenizer"]
+
+#: CLIP sees 77 positions: BOS + 75 tokens + EOS; A1111 splits longer prompts into 75-token chunks
+CHUNK = 75
+_PATTERN = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+
+
+def vocab_path() -> Path:
+    env = os.environ.get("SEEDLOCK_CLIP_VOCAB")
+    if env and Path(env).is_file():
+        return Path(env)
+    spec = importlib.util.find_spec("open_clip")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(loc) / "bpe_simple_vocab_16e6.txt.gz"
+        if p.is_file():
+            return p
+    raise MissingExtra("tokens", "the CLIP vocabulary (pip install --no-deps open-clip-torch)")
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+class ClipTokenizer:
+    """Byte-level BPE identical in ids to transformers' CLIPTokenizer (no ftfy)."""
+
+    def __init__(self, path: Path) -> None:
+        import regex
+
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        merges = [tuple(m.split()) for m in lines[1 : 49152 - 256 - 2 + 1]]
+        self.byte_encoder = _bytes_to_unicode()
+        vocab = list(self.byte_encoder.values())
+        vocab += [v + "</w>" for v in vocab]
+        vocab += ["".join(m) for m in merges]
+        vocab += ["<|startoftext|>", "<|endoftext|>"]
+        self.encoder = {v: i for i, v in enumerate(vocab)}
+        self.decoder = {i: v for v, i in self.encoder.items()}
+        self.ranks = {m: i for i, m in enumerate(merges)}
+        self.pat = regex.compile(_PATTERN, regex.IGNORECASE)
+        self.bos, self.eos = self.encoder["<|startoftext|>"], self.encoder["<|endoftext|>"]
+        self._cache: dict[str, list[str]] = {}
+
+    def _bpe(self, token: str) -> list[str]:
+        if token in self._cache:
+            return self._cache[token]
+        word = [*token[:-1], token[-1] + "</w>"]
+        while len(word) > 1:
+            pairs = {(word[i], word[i + 1]) for i in range(len(word) - 1)}
+            best = min(pairs, key=lambda p: self.ranks.get(p, 1 << 30))
+            if best not in self.ranks:
+                break
+            out: list[str] = []
+            i = 0
+            while i < len(word):
+                if i < len(word) - 1 and (word[i], word[i + 1]) == best:
+                    out.append(word[i] + word[i + 1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            word = out
+        self._cache[token] = word
+        return word
+
+    def tokens(self, text: str) -> list[str]:
+        """BPE token strings (``</w>`` marks a word end), without BOS/EOS."""
+        text = " ".join(text.split()).lower()
+        out: list[str] = []
+        for piece in self.pat.findall(text):
+            mapped = "".join(self.byte_encoder[b] for b in piece.encode("utf-8"))
+            out.extend(self._bpe(mapped))
+        return out
+
+    def show(self, token: str) -> str:
+        """A token as readable text with its id: ``"happy" #900``; partial UTF-8 shown as escapes."""
+        if not hasattr(self, "_byte_decoder"):
+            self._byte_decoder = {v: k for k, v in self.byte_encoder.items()}
+        end = token.endswith("</w>")
+        raw = bytes(self._byte_decoder[c] for c in (token[:-4] if end else token))
+        return f"{raw.decode('utf-8', 'backslashreplace')!r}{'' if end else '+'} #{self.encoder[token]}"
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids with BOS and EOS, untruncated."""
+        return [self.bos, *(self.encoder[t] for t in self.tokens(text)), self.eos]
+
+
+@lru_cache(maxsize=1)
+def tokenizer() -> ClipTokenizer:
+    return ClipTokenizer(vocab_path())
+
+
+@dataclass(frozen=True)
+class TokenDiff:
+    a_count: int
+    b_count: int
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+    a_chunks: int
+    b_chunks: int
+
+    @property
+    def crosses_chunk(self) -> bool:
+        """One prompt needs more 75-token chunks than the other (A1111) or is truncated (diffusers)."""
+        return self.a_chunks != self.b_chunks
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "a_tokens": self.a_count,
+            "b_tokens": self.b_count,
+            "removed": list(self.removed),
+            "added": list(self.added),
+            "a_chunks": self.a_chunks,
+            "b_chunks": self.b_chunks,
+            "crosses_chunk_boundary": self.crosses_chunk,
+            "over_75_a": self.a_count > CHUNK,
+            "over_75_b": self.b_count > CHUNK,
+        }
+
+
+def diff_tokens(a: str, b: str) -> TokenDiff:
+    """Which CLIP tokens changed between two prompts, and whether either passes 75 tokens."""
+    import difflib
+
+    tok = tokenizer()
+    ta, tb = tok.tokens(a), tok.tokens(b)
+    removed: list[str] = []
+    added: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+        if op != "equal":
+            removed.extend(ta[i1:i2])
+            added.extend(tb[j1:j2])
+
+    def chunks(n: int) -> int:
+        return max(1, -(-n // CHUNK))
+
+    return TokenDiff(
+        len(ta),
+        len(tb),
+        tuple(tok.show(t) for t in removed),
+        tuple(tok.show(t) for t in added),
+        chunks(len(ta)),
+        chunks(len(tb)),
+    )
