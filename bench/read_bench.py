@@ -35,9 +35,40 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / ".corpus" / "read"
 VENVS = HERE / ".venvs"
-WORDS = ("masterpiece best quality portrait landscape cat dog castle forest neon city rain night sunset "
-         "watercolor oil painting detailed eyes (smile:1.2) [blurry] cinematic lighting テスト “quoted”").split()
-SAMPLERS = [("DPM++ 2M", "Karras"), ("Euler a", "Automatic"), ("Euler", "Normal"), ("DPM++ SDE", "Karras"), ("DDIM", "Uniform")]
+WORDS = [
+    "masterpiece",
+    "best",
+    "quality",
+    "portrait",
+    "landscape",
+    "cat",
+    "dog",
+    "castle",
+    "forest",
+    "neon",
+    "city",
+    "rain",
+    "night",
+    "sunset",
+    "watercolor",
+    "oil",
+    "painting",
+    "detailed",
+    "eyes",
+    "(smile:1.2)",
+    "[blurry]",
+    "cinematic",
+    "lighting",
+    "テスト",
+    "“quoted”",
+]
+SAMPLERS = [
+    ("DPM++ 2M", "Karras"),
+    ("Euler a", "Automatic"),
+    ("Euler", "Normal"),
+    ("DPM++ SDE", "Karras"),
+    ("DDIM", "Uniform"),
+]
 
 
 def _base_images(n: int) -> list:
@@ -64,8 +95,10 @@ def _a1111(r: random.Random, seed: int) -> str:
     text = _prompt(r)
     if r.random() < 0.3:
         text += f" <lora:style{r.randint(1, 9)}:{r.choice(['0.6', '0.8', '1'])}>"
-    params = (f"Steps: {r.randint(15, 40)}, Sampler: {sampler}, Schedule type: {sched}, CFG scale: {r.choice([5, 6.5, 7])}, "
-              f"Seed: {seed}, Size: 512x512, Model hash: {r.getrandbits(40):010x}, Model: model_v{r.randint(1, 5)}")
+    params = (
+        f"Steps: {r.randint(15, 40)}, Sampler: {sampler}, Schedule type: {sched}, CFG scale: {r.choice([5, 6.5, 7])}, "
+        f"Seed: {seed}, Size: 512x512, Model hash: {r.getrandbits(40):010x}, Model: model_v{r.randint(1, 5)}"
+    )
     if r.random() < 0.3:
         params += ", Denoising strength: 0.4, Hires upscale: 2, Hires upscaler: Latent"
     params += ", Version: v1.10.1"
@@ -74,19 +107,42 @@ def _a1111(r: random.Random, seed: int) -> str:
 
 def _comfy(r: random.Random, seed: int) -> tuple[str, str]:
     g = {
-        "3": {"class_type": "KSampler", "inputs": {"seed": seed, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
-              "scheduler": "normal", "denoise": 1.0, "model": ["10", 0], "positive": ["6", 0], "negative": ["7", 0],
-              "latent_image": ["5", 0]}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": seed,
+                "steps": 20,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+                "model": ["10", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+        },
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": f"model_v{r.randint(1, 5)}.safetensors"}},
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": _prompt(r), "clip": ["10", 1]}},
         "7": {"class_type": "CLIPTextEncode", "inputs": {"text": _prompt(r), "clip": ["10", 1]}},
         "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
         "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}},
-        "10": {"class_type": "LoraLoader", "inputs": {"lora_name": "style.safetensors", "strength_model": 0.8,
-               "strength_clip": 0.8, "model": ["4", 0], "clip": ["4", 1]}},
+        "10": {
+            "class_type": "LoraLoader",
+            "inputs": {
+                "lora_name": "style.safetensors",
+                "strength_model": 0.8,
+                "strength_clip": 0.8,
+                "model": ["4", 0],
+                "clip": ["4", 1],
+            },
+        },
     }
-    workflow = {"last_node_id": 10, "nodes": [{"id": int(k), "type": v["class_type"], "widgets_values": []} for k, v in g.items()]}
+    workflow = {
+        "last_node_id": 10,
+        "nodes": [{"id": int(k), "type": v["class_type"], "widgets_values": []} for k, v in g.items()],
+    }
     return json.dumps(g), json.dumps(workflow)
 
 
@@ -144,6 +200,7 @@ def build_corpus(n: int) -> dict[str, int]:
 
 # --- contenders ----------------------------------------------------------------------
 
+
 def bare_walker(files: list[str], truth: dict[str, int]) -> tuple[float, int]:
     """The ceiling: walk PNG chunks, collect text, parse nothing."""
     t = time.perf_counter()
@@ -162,7 +219,11 @@ def bare_walker(files: list[str], truth: dict[str, int]) -> tuple[float, int]:
                     break
                 length, kind = struct.unpack(">I4s", hdr)
                 if kind in (b"tEXt", b"iTXt"):
-                    body = head[pos + 8 : pos + 8 + length] if pos + 8 + length <= len(head) else os.pread(fd, length, pos + 8)
+                    body = (
+                        head[pos + 8 : pos + 8 + length]
+                        if pos + 8 + length <= len(head)
+                        else os.pread(fd, length, pos + 8)
+                    )
                     texts.append(body)
                 elif kind == b"IEND":
                     break
@@ -188,7 +249,7 @@ def seedlock_inprocess(files: list[str], truth: dict[str, int]) -> tuple[float, 
     return time.perf_counter() - t, ok
 
 
-PEER_WORKER = r'''
+PEER_WORKER = r"""
 import json, sys, time
 files = json.load(open(sys.argv[2])); truth = json.load(open(sys.argv[3]))
 kind = sys.argv[1]
@@ -214,7 +275,7 @@ for p in files:
     except Exception:
         pass
 print(json.dumps({"seconds": time.perf_counter() - t, "ok": ok}))
-'''
+"""
 
 
 def peer(kind: str, venv: str, files: list[str], truth: dict[str, int]) -> tuple[float, int] | None:
@@ -225,8 +286,11 @@ def peer(kind: str, venv: str, files: list[str], truth: dict[str, int]) -> tuple
         (Path(tmp) / "w.py").write_text(PEER_WORKER)
         (Path(tmp) / "f.json").write_text(json.dumps(files))
         (Path(tmp) / "t.json").write_text(json.dumps(truth))
-        out = subprocess.run([str(py), str(Path(tmp) / "w.py"), kind, str(Path(tmp) / "f.json"), str(Path(tmp) / "t.json")],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [str(py), str(Path(tmp) / "w.py"), kind, str(Path(tmp) / "f.json"), str(Path(tmp) / "t.json")],
+            capture_output=True,
+            text=True,
+        )
     if out.returncode != 0:
         print(f"  {kind} failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
@@ -283,7 +347,9 @@ def main() -> None:
     rows: list[tuple[str, tuple[float, int] | None, str]] = []
     sl = seedlock_inprocess(files, truth)
     rows.append(("seedlock (in-process)", sl, f"{n} files"))
-    rows.append(("bare PNG walker (ceiling)", bare_walker(files, truth), f"{png_n} PNG only; finds text, parses nothing"))
+    rows.append(
+        ("bare PNG walker (ceiling)", bare_walker(files, truth), f"{png_n} PNG only; finds text, parses nothing")
+    )
     rows.append(("sd-parsers (in-process)", peer("sd-parsers", "sdparsers", files, truth), ""))
     rows.append(("sd-prompt-reader (in-process)", peer("sd-prompt-reader", "sdpr", files, truth), ""))
     rows.append(("exiftool -j -r (batch)", exiftool(files, truth), "whole command"))

@@ -84,30 +84,63 @@ def pixel_hash(arr: np.ndarray[Any, Any]) -> str:
     return h.hexdigest()
 
 
-def _box(x: np.ndarray[Any, Any], r: int) -> np.ndarray[Any, Any]:
-    """Mean over a (2r+1)^2 window via cumulative sums (valid region only)."""
-    c = x.cumsum(0).cumsum(1)
-    c = np.pad(c, ((1, 0), (1, 0)))
-    k = 2 * r + 1
-    s: np.ndarray[Any, Any] = (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+def _window_sums(x: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
+    """Sum over every k x k window (valid region) via integer cumulative sums: exact and fast."""
+    c = np.zeros((x.shape[0] + 1, x.shape[1] + 1), dtype=np.int64)
+    np.cumsum(x, axis=0, out=c[1:, 1:])
+    np.cumsum(c[1:, 1:], axis=1, out=c[1:, 1:])
+    s: np.ndarray[Any, Any] = c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
     return s
 
 
-def ssim(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
-    """Mean SSIM on luma with a 7x7 box window (Wang et al. 2004 constants)."""
-    w = np.array([0.299, 0.587, 0.114], dtype=np.float64)
-    la = a[..., :3].astype(np.float64) @ w
-    lb = b[..., :3].astype(np.float64) @ w
-    r = 3
-    if min(la.shape) < 2 * r + 1:
+def _luma(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Integer luma x1000 (BT.601 weights), so window statistics stay exact in int64."""
+    a = a.astype(np.int64)
+    y: np.ndarray[Any, Any] = a[..., 0] * 299 + a[..., 1] * 587 + a[..., 2] * 114
+    return y
+
+
+def ssim(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], changed: np.ndarray[Any, Any] | None = None) -> float:
+    """Mean SSIM on luma with a 7x7 box window (Wang et al. 2004 constants).
+
+    Windows that contain no changed pixel have SSIM exactly 1, so only the bounding box of
+    the changed pixels (grown by the window) is computed; the mean is over all windows.
+    """
+    k = 7
+    h, w = a.shape[:2]
+    if h < k or w < k:
+        la, lb = _luma(a) / 1000.0, _luma(b) / 1000.0
         return 1.0 if np.array_equal(la, lb) else float(1 - np.abs(la - lb).mean() / 255)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = _box(la, r), _box(lb, r)
-    va = _box(la * la, r) - mu_a**2
-    vb = _box(lb * lb, r) - mu_b**2
-    cov = _box(la * lb, r) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (va + vb + c2))
-    return float(s.mean())
+    total = (h - k + 1) * (w - k + 1)
+    if changed is None:
+        changed = _changed(a, b)
+    rows = np.flatnonzero(changed.any(axis=1))
+    if rows.size == 0:
+        return 1.0
+    cols = np.flatnonzero(changed.any(axis=0))
+    y0, y1 = max(rows[0] - k + 1, 0), min(rows[-1] + k, h)
+    x0, x1 = max(cols[0] - k + 1, 0), min(cols[-1] + k, w)
+    la, lb = _luma(a[y0:y1, x0:x1]), _luma(b[y0:y1, x0:x1])
+    n = float(k * k)
+    sa, sb = _window_sums(la, k), _window_sums(lb, k)
+    saa, sbb, sab = _window_sums(la * la, k), _window_sums(lb * lb, k), _window_sums(la * lb, k)
+    mu_a, mu_b = sa / n, sb / n
+    va = saa / n - mu_a * mu_a
+    vb = sbb / n - mu_b * mu_b
+    cov = sab / n - mu_a * mu_b
+    c1, c2 = (0.01 * 255000) ** 2, (0.03 * 255000) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a * mu_a + mu_b * mu_b + c1) * (va + vb + c2))
+    inside = s.size
+    return float((s.sum() + (total - inside)) / total)
+
+
+def _changed(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Per-pixel "any channel differs" mask (channel-wise ORs beat a reduction over a size-3 axis)."""
+    ne = a != b
+    m: np.ndarray[Any, Any] = ne[..., 0] | ne[..., 1]
+    for c in range(2, ne.shape[2]):
+        m |= ne[..., c]
+    return m
 
 
 def compare_arrays(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], note: str = "") -> PixelReport:
@@ -124,12 +157,24 @@ def compare_arrays(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], note: str =
         ) + f"sizes differ ({size_a[0]}x{size_a[1]} vs {size_b[0]}x{size_b[1]}): B resized to A for the metrics"
         mode = "RGBA" if a.shape[2] == 4 else "RGB"
         b = np.asarray(Image.fromarray(b, mode).resize(size_a, Image.Resampling.LANCZOS))
-    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
-    mse = float((d.astype(np.float64) ** 2).mean())
+    # every statistic is a sum over changed pixels, so only their bounding box is computed
+    changed_mask = _changed(a, b)
+    rows = np.flatnonzero(changed_mask.any(axis=1))
+    cols = np.flatnonzero(changed_mask.any(axis=0))
+    sq = abs_sum = 0.0
+    max_d = 0
+    if rows.size:
+        box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+        d = np.subtract(a[box], b[box], dtype=np.int16)
+        np.abs(d, out=d)
+        flat = d.ravel().astype(np.float64)
+        sq = float(flat @ flat)
+        abs_sum = float(flat.sum())
+        max_d = int(d.max())
+    mse = sq / a.size
     psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-    s = ssim(a, b)
-    max_d = int(d.max())
-    changed = float((d.max(axis=2) > 0).mean())
+    s = ssim(a, b, changed_mask)
+    changed = float(np.count_nonzero(changed_mask)) / changed_mask.size
     if (
         a.shape == b.shape
         and psnr >= PSNR_INDISTINGUISHABLE
@@ -139,7 +184,7 @@ def compare_arrays(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], note: str =
         verdict = "visually indistinguishable"
     else:
         verdict = "different"
-    return PixelReport(verdict, ha, hb, size_a, size_b, max_d, float(d.mean()), psnr, s, changed, note)
+    return PixelReport(verdict, ha, hb, size_a, size_b, max_d, abs_sum / a.size, psnr, s, changed, note)
 
 
 def compare_images(a: str | Path, b: str | Path) -> PixelReport:

@@ -109,7 +109,11 @@ class ClipTokenizer:
             self._byte_decoder = {v: k for k, v in self.byte_encoder.items()}
         end = token.endswith("</w>")
         raw = bytes(self._byte_decoder[c] for c in (token[:-4] if end else token))
-        return f"{raw.decode('utf-8', 'backslashreplace')!r}{'' if end else '+'} #{self.encoder[token]}"
+        try:
+            text = repr(raw.decode("utf-8"))
+        except UnicodeDecodeError:  # part of a multi-byte character
+            text = "<" + raw.hex(" ") + ">"
+        return f"{text}{'' if end else '+'} #{self.encoder[token]}"
 
     def encode(self, text: str) -> list[int]:
         """Token ids with BOS and EOS, untruncated."""
