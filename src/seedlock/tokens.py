@@ -36,7 +36,12 @@ def vocab_path() -> Path:
         p = Path(loc) / "bpe_simple_vocab_16e6.txt.gz"
         if p.is_file():
             return p
-    raise MissingExtra("tokens", "the CLIP vocabulary (pip install --no-deps open-clip-torch)")
+    exc = MissingExtra("tokens", "open-clip-torch")
+    exc.message = (
+        "the CLIP vocabulary is not installed; get it (1.5 MB, no torch) with: "
+        "pip install --no-deps open-clip-torch, or set SEEDLOCK_CLIP_VOCAB to bpe_simple_vocab_16e6.txt.gz"
+    )
+    raise exc
 
 
 def _bytes_to_unicode() -> dict[int, str]:

@@ -62,7 +62,7 @@ def _render(c: Comparison) -> None:
                         style="yellow",
                     )
             elif label == "prompt" and c.tokens_note:
-                con.print(f"  (no token view: {c.tokens_note})", style="dim")
+                con.print(f"  (no token view: {c.tokens_note})", style="dim", markup=False)
     if c.diff.fields:
         t = Table(title="field differences", show_lines=False)
         t.add_column("field")
