@@ -120,18 +120,42 @@ def ssim(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], changed: np.ndarray[A
     cols = np.flatnonzero(changed.any(axis=0))
     y0, y1 = max(rows[0] - k + 1, 0), min(rows[-1] + k, h)
     x0, x1 = max(cols[0] - k + 1, 0), min(cols[-1] + k, w)
-    la, lb = _luma(a[y0:y1, x0:x1]), _luma(b[y0:y1, x0:x1])
+    rows_out = y1 - y0 - k + 1
+    if rows_out > 256:
+        # two row bands (overlapping by the window) in two threads: numpy releases the GIL
+        from concurrent.futures import ThreadPoolExecutor
+
+        mid = y0 + rows_out // 2
+        bands = [(y0, mid + k - 1), (mid, y1)]
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(
+                pool.map(lambda band: _ssim_sum(a[band[0] : band[1], x0:x1], b[band[0] : band[1], x0:x1], k), bands)
+            )
+    else:
+        parts = [_ssim_sum(a[y0:y1, x0:x1], b[y0:y1, x0:x1], k)]
+    ssum = sum(p[0] for p in parts)
+    inside = sum(p[1] for p in parts)
+    return float((ssum + (total - inside)) / total)
+
+
+def _ssim_sum(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any], k: int) -> tuple[float, int]:
+    """Sum of per-window SSIM over one region, and the number of windows.
+
+    Uses p = a + b and m = a - b: SSIM needs only mu_a^2 + mu_b^2, mu_a*mu_b, var_a + var_b and
+    cov, which four window sums of p, m, p^2 and m^2 give exactly.
+    """
+    la, lb = _luma(a), _luma(b)
+    p, m = la + lb, la - lb
     n = float(k * k)
-    sa, sb = _window_sums(la, k), _window_sums(lb, k)
-    saa, sbb, sab = _window_sums(la * la, k), _window_sums(lb * lb, k), _window_sums(la * lb, k)
-    mu_a, mu_b = sa / n, sb / n
-    va = saa / n - mu_a * mu_a
-    vb = sbb / n - mu_b * mu_b
-    cov = sab / n - mu_a * mu_b
+    sp, sm = _window_sums(p, k) / n, _window_sums(m, k) / n
+    spp, smm = _window_sums(p * p, k) / n, _window_sums(m * m, k) / n
+    mu_sq_sum = (sp * sp + sm * sm) / 2  # mu_a^2 + mu_b^2
+    mu_prod = (sp * sp - sm * sm) / 4  # mu_a * mu_b
+    var_sum = (spp + smm) / 2 - mu_sq_sum  # var_a + var_b
+    cov = (spp - smm) / 4 - mu_prod
     c1, c2 = (0.01 * 255000) ** 2, (0.03 * 255000) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a * mu_a + mu_b * mu_b + c1) * (va + vb + c2))
-    inside = s.size
-    return float((s.sum() + (total - inside)) / total)
+    s = ((2 * mu_prod + c1) * (2 * cov + c2)) / ((mu_sq_sum + c1) * (var_sum + c2))
+    return float(s.sum()), int(s.size)
 
 
 def _changed(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
