@@ -42,14 +42,19 @@ def _keyword(data: bytes, kind: str) -> tuple[str, int]:
     return data[:nul].decode("latin-1"), nul
 
 
+def _key(keyword: str) -> str:
+    # XMP may come in any of the three text chunk types
+    return XMP if keyword == "XML:com.adobe.xmp" else keyword
+
+
 def _text_chunk(kind: bytes, data: bytes, raw: RawMetadata) -> None:
     if kind == b"tEXt":
         key, nul = _keyword(data, "tEXt")
         # Many writers put UTF-8 into tEXt (Stability Matrix, TensorArt): try it first.
-        raw.add(key, decode_text(data[nul + 1 :]), "png:tEXt")
+        raw.add(_key(key), decode_text(data[nul + 1 :]), "png:tEXt")
     elif kind == b"zTXt":
         key, nul = _keyword(data, "zTXt")
-        raw.add(key, decode_text(_inflate(data[nul + 2 :], f"zTXt '{key}'")), "png:zTXt")
+        raw.add(_key(key), decode_text(_inflate(data[nul + 2 :], f"zTXt '{key}'")), "png:zTXt")
     elif kind == b"iTXt":
         key, nul = _keyword(data, "iTXt")
         if len(data) < nul + 3:
@@ -63,7 +68,7 @@ def _text_chunk(kind: bytes, data: bytes, raw: RawMetadata) -> None:
         if compressed:
             body = _inflate(body, f"iTXt '{key}'")
         text = body.decode("utf-8", errors="replace").rstrip("\x00")
-        raw.add(XMP if key == "XML:com.adobe.xmp" else key, text, "png:iTXt")
+        raw.add(_key(key), text, "png:iTXt")
     elif kind == b"eXIf":
         parse_exif(data, raw, "png:eXIf")
     elif kind == b"caBX":
