@@ -155,27 +155,11 @@ def _cmp_float(x: float | None, y: float | None) -> bool:
 
 def _pass_diffs(i: int, pa: SamplingPass, pb: SamplingPass, out: list[FieldDiff]) -> None:
     prefix = "" if i == 0 else f"passes[{i}]."
-    if (pa.canonical_sampler, pa.canonical_scheduler) != (pb.canonical_sampler, pb.canonical_scheduler):
-        if pa.canonical_sampler != pb.canonical_sampler:
-            out.append(
-                FieldDiff(
-                    prefix + "sampler",
-                    "sampler",
-                    pa.sampler or pa.canonical_sampler,
-                    pb.sampler or pb.canonical_sampler,
-                    f"canonical {pa.canonical_sampler} vs {pb.canonical_sampler}",
-                )
-            )
-        if pa.canonical_scheduler != pb.canonical_scheduler:
-            out.append(
-                FieldDiff(
-                    prefix + "scheduler",
-                    "scheduler",
-                    pa.scheduler or pa.canonical_scheduler,
-                    pb.scheduler or pb.canonical_scheduler,
-                    f"canonical {pa.canonical_scheduler} vs {pb.canonical_scheduler}",
-                )
-            )
+    for name in ("sampler", "scheduler"):
+        ca, cb = getattr(pa, f"canonical_{name}"), getattr(pb, f"canonical_{name}")
+        if ca != cb:
+            shown_a, shown_b = getattr(pa, name) or ca, getattr(pb, name) or cb
+            out.append(FieldDiff(prefix + name, name, shown_a, shown_b, f"canonical {ca} vs {cb}"))
     if pa.steps != pb.steps:
         out.append(FieldDiff(prefix + "steps", "steps", pa.steps, pb.steps))
     if not _cmp_float(pa.cfg_scale, pb.cfg_scale):

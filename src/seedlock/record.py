@@ -323,8 +323,7 @@ class GenerationRecord:
     @cached_property
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON of :meth:`recipe` (computed once per record)."""
-        text = json.dumps(self.recipe(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical_json(self.recipe(), plain=True).encode("utf-8")).hexdigest()
 
     def replace(self, **changes: Any) -> GenerationRecord:
         """A copy with some fields changed (records are frozen)."""
@@ -361,6 +360,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical_json(value: Any) -> str:
-    """Stable serialisation: sorted keys, no spaces, UTF-8, shortest round-trip floats."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any, *, plain: bool = False) -> str:
+    """Stable serialisation: sorted keys, no spaces, UTF-8, shortest round-trip floats.
+
+    ``plain=True`` skips the conversion of tuples/mappings for values built of dicts and
+    lists only (the fingerprint's recipe), which is the hot path of ``read --jsonl``.
+    """
+    return json.dumps(value if plain else _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from seedlock.errors import MissingExtra, SeedlockError
+from seedlock.errors import SeedlockError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,8 +55,6 @@ def handle_errors(func: F) -> F:
             if os.environ.get("SEEDLOCK_DEBUG") == "1":
                 raise
             error(message_for(exc))
-            if isinstance(exc, MissingExtra):
-                raise SystemExit(EXIT_ERROR) from None
             raise SystemExit(EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]

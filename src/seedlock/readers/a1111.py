@@ -305,7 +305,7 @@ def record_from_infotext(
         vae = ModelRef(name=params.get("VAE"), hashes=hash_forms(params.get("VAE hash")))
     precision = {k: str(params[k]) for k in _PRECISION_KEYS if k in params}
     extra = {k: v for k, v in params.items() if k not in _MAPPED}
-    raw_text = {k: v for k, v in raw.fields.items()}
+    raw_text = dict(raw.fields)
     clip_skip = to_int(params.get("Clip skip"))
     return GenerationRecord(
         generator=generator,

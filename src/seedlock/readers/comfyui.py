@@ -162,13 +162,12 @@ class Graph:
             found = self.node(link)
             if found is None:
                 return
-            nid, n, _ = found
+            nid = found[0]
             if nid in seen:
                 return
             seen.add(nid)
             self._tick()
             ins = self.inputs(nid)
-            ct = n["class_type"]
             if "lora_name" in ins:
                 self.adapters.append(
                     Adapter(
@@ -205,8 +204,6 @@ class Graph:
             if not _is_link(nxt):
                 nxt = next((v for k, v in ins.items() if k.startswith("model") and _is_link(v)), None)
             if nxt is None:
-                if ct and not p.model:
-                    p.model = None
                 return
             link = nxt
 
@@ -524,7 +521,8 @@ def graph_from(text: str, reader: str = "comfyui") -> dict[str, Any]:
     data = load_json(text, reader, "prompt graph")
     if not isinstance(data, dict):
         raise fail(reader, "prompt graph is not a JSON object")
-    if "prompt" in data and isinstance(data["prompt"], (dict, str)) and "class_type" not in str(data)[:0]:
+    # ComfyUI SaveImagePlus wraps the graph: {"prompt": graph-or-json-string, "workflow": ...}
+    if isinstance(data.get("prompt"), (dict, str)):
         inner = data["prompt"]
         if isinstance(inner, str):
             inner = maybe_json(inner) or {}

@@ -67,7 +67,7 @@ class SwarmUIReader:
         hashes: dict[str, dict[str, str]] = {}
         for item in models:
             if isinstance(item, dict):
-                hashes[str(item.get("param"))] = _sui_hash(item.get("hash")) | {"_name": str(item.get("name"))}
+                hashes[str(item.get("param"))] = _sui_hash(item.get("hash"))
         seed, seed_type = seed_of(m.get("seed"))
         cs, csch = canonical_pair(m.get("sampler"), m.get("scheduler"))
         w, h = to_int(m.get("width")), to_int(m.get("height"))
@@ -91,8 +91,7 @@ class SwarmUIReader:
             denoise=creativity,
             kind="img2img" if creativity else "txt2img",
         )
-        mh = hashes.get("model", {})
-        model = ModelRef(name=m.get("model"), hashes={k: v for k, v in mh.items() if not k.startswith("_")})
+        model = ModelRef(name=m.get("model"), hashes=hashes.get("model", {}))
         original = extra_data.get("original_prompt", m.get("original_prompt"))
         clip = to_int(m.get("clipstopatlayer"))
         return GenerationRecord(
