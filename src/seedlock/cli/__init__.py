@@ -16,6 +16,10 @@ class _LazyGroup(click.Group):
         "demo": ("seedlock.cli.demo", "demo_cmd"),
         "diff": ("seedlock.cli.diff", "diff_cmd"),
         "lint-prompt": ("seedlock.cli.diff", "lint_cmd"),
+        "hash": ("seedlock.cli.pin", "hash_cmd"),
+        "lock": ("seedlock.cli.pin", "lock_cmd"),
+        "check-lock": ("seedlock.cli.pin", "check_lock_cmd"),
+        "model": ("seedlock.cli.pin", "model_group"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
