@@ -312,6 +312,41 @@ def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
         out.append(FieldDiff("postprocessing", "postprocessing", post_a, post_b))
     # unmapped keys
     for key in sorted((set(a.extra) | set(b.extra)) - _IGNORED_EXTRA):
-        if a.extra.get(key) != b.extra.get(key):
+        if key == "seedlock":
+            out.extend(_seedlock_block_diff(a.extra.get(key), b.extra.get(key)))
+        elif a.extra.get(key) != b.extra.get(key):
             out.append(FieldDiff(f"extra.{key}", "extra", a.extra.get(key), b.extra.get(key)))
     return RecordDiff(a, b, tuple(out), prompt, negative)
+
+
+#: parts of a seedlock run's environment that change bits (seedlock.replay.environment)
+_ENV_KEYS = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "device",
+    "gpu_name",
+    "gpu_sm_count",
+    "cuda",
+    "cudnn",
+    "cpu",
+    "dtype",
+    "attention",
+    "threads",
+    "deterministic",
+)
+
+
+def _seedlock_block_diff(a: Any, b: Any) -> list[FieldDiff]:
+    """seedlock's own run block: the environment key by key; pixel hashes and traces are results, not causes."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return [] if a == b else [FieldDiff("extra.seedlock", "extra", a, b)]
+    out: list[FieldDiff] = []
+    ea, eb = a.get("environment") or {}, b.get("environment") or {}
+    if isinstance(ea, dict) and isinstance(eb, dict):
+        for k in _ENV_KEYS:
+            if ea.get(k) != eb.get(k):
+                out.append(FieldDiff(f"environment.{k}", "extra", ea.get(k), eb.get(k)))
+    if a.get("noise") != b.get("noise"):
+        out.append(FieldDiff("extra.seedlock.noise", "extra", a.get("noise"), b.get("noise")))
+    return out

@@ -20,6 +20,10 @@ class _LazyGroup(click.Group):
         "lock": ("seedlock.cli.pin", "lock_cmd"),
         "check-lock": ("seedlock.cli.pin", "check_lock_cmd"),
         "model": ("seedlock.cli.pin", "model_group"),
+        "generate": ("seedlock.cli.replay", "generate_cmd"),
+        "replay": ("seedlock.cli.replay", "replay_cmd"),
+        "verify": ("seedlock.cli.replay", "verify_cmd"),
+        "trace-diff": ("seedlock.cli.replay", "trace_diff_cmd"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -284,3 +284,12 @@ def check_lock_cmd(lockfile: Path, rehash: bool, as_json: bool) -> None:
         bad = sum(c.status != "ok" for c in checks)
         click.echo(f"{len(checks) - bad} ok, {bad} not ok")
     raise SystemExit(0 if all(c.status == "ok" for c in checks) else 1)
+
+
+def _register() -> None:
+    from seedlock.cli.replay import build_tiny_cmd  # click only: torch loads when it runs
+
+    model_group.add_command(build_tiny_cmd)
+
+
+_register()

@@ -1,0 +1,323 @@
+"""``seedlock generate | replay | verify | trace-diff`` and ``seedlock model build-tiny``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seedlock.cli._errors import handle_errors
+from seedlock.errors import MissingExtra
+
+
+def _need_extra() -> None:
+    import importlib.util
+
+    for pkg in ("torch", "diffusers", "transformers", "safetensors"):
+        if importlib.util.find_spec(pkg) is None:
+            raise MissingExtra("generate", pkg)
+
+
+def _quiet() -> None:
+    """diffusers/transformers chatter (progress bars, optional-dependency notes) off."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    dlog.disable_progress_bar()
+    dlog.set_verbosity_error()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The recipe flags shared by generate and verify; each overrides the recipe's field."""
+    options = [
+        click.argument("recipe", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option(
+            "--model",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Checkpoint file (safetensors).",
+        ),
+        click.option("--prompt", help="Prompt text (exact bytes are kept)."),
+        click.option("--negative", help="Negative prompt."),
+        click.option("--seed", type=int),
+        click.option("--steps", type=click.IntRange(1, 1000)),
+        click.option("--cfg", type=float),
+        click.option("--sampler", help="Sampler in any tool's words: 'Euler a', 'DPM++ 2M Karras', dpmpp_2m, ..."),
+        click.option("--width", type=click.IntRange(8, 4096)),
+        click.option("--height", type=click.IntRange(8, 4096)),
+        click.option("--clip-skip", type=click.IntRange(1, 12), help="A1111 convention: 2 = penultimate layer."),
+        click.option(
+            "--lora",
+            "loras",
+            multiple=True,
+            metavar="NAME=PATH[:WEIGHT]",
+            help="A LoRA file for the recipe's LoRA NAME (or a new one).",
+        ),
+        click.option("--batch-index", type=click.IntRange(0, 10_000), help="Make image k of a batch alone (seed + k)."),
+        click.option(
+            "--allow-other-model",
+            is_flag=True,
+            help="Run a model whose hash differs from the record's (result marked approximate).",
+        ),
+        click.option("--device", default="cpu", show_default=True),
+        click.option(
+            "--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True
+        ),
+        click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True),
+        click.option(
+            "--attention",
+            type=click.Choice(["math", "efficient", "flash", "cudnn", "auto"]),
+            default="math",
+            show_default=True,
+        ),
+        click.option("--no-deterministic", is_flag=True, help="Leave torch's determinism flags as they are."),
+        click.option("--json", "as_json", is_flag=True),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _recipe(kw: dict[str, Any]) -> Any:
+    from seedlock.compare import load_record
+    from seedlock.hash_cache import HashCache
+    from seedlock.record import Adapter, GenerationRecord
+    from seedlock.replay.run import recipe_from_record
+    from seedlock.samplers import canonical_pair
+
+    record = load_record(kw["recipe"])[0] if kw["recipe"] else GenerationRecord(seed=0)
+    changes: dict[str, Any] = {}
+    for flag, name in (
+        ("prompt", "prompt"),
+        ("negative", "negative_prompt"),
+        ("seed", "seed"),
+        ("steps", "steps"),
+        ("cfg", "cfg_scale"),
+        ("width", "width"),
+        ("height", "height"),
+        ("clip_skip", "clip_skip"),
+        ("batch_index", "batch_index"),
+    ):
+        if kw.get(flag) is not None:
+            changes[name] = kw[flag]
+    if kw.get("sampler"):
+        cs, csch = canonical_pair(kw["sampler"], None)
+        changes.update(sampler=kw["sampler"], canonical_sampler=cs, canonical_scheduler=csch)
+    if kw.get("sampler"):
+        # a changed sampler must not inherit the stored scheduler config
+        extra = dict(record.extra)
+        block = dict(extra.get("seedlock") or {})
+        block.pop("scheduler", None)
+        extra["seedlock"] = block
+        changes["extra"] = extra
+    if changes:
+        # the changed record is the new recipe: its passes follow the top-level fields
+        changes["passes"] = ()
+    loras: dict[str, str] = {}
+    adapters = list(record.adapters)
+    for spec in kw.get("loras") or ():
+        name, _, rest = spec.partition("=")
+        path, _, weight = rest.partition(":")
+        if not name or not path:
+            raise click.BadParameter(f"--lora {spec!r}: expected NAME=PATH[:WEIGHT]")
+        loras[name] = path
+        w = float(weight) if weight else None
+        if any(a.name == name for a in adapters):
+            if w is not None:
+                adapters = [
+                    a if a.name != name else Adapter(kind="lora", name=name, hashes=a.hashes, weight=w)
+                    for a in adapters
+                ]
+        else:
+            adapters.append(Adapter(kind="lora", name=name, weight=1.0 if w is None else w))
+    changes["adapters"] = tuple(adapters)
+    record = record.replace(**changes)
+    with HashCache() as cache:
+        return recipe_from_record(
+            record, model=kw.get("model"), loras=loras, allow_other_model=kw["allow_other_model"], cache=cache
+        )
+
+
+def _engine(kw: dict[str, Any]) -> Any:
+    from seedlock.replay.run import Engine, RunSettings
+
+    _quiet()
+    return Engine(
+        RunSettings(
+            device=kw["device"],
+            dtype=kw["dtype"],
+            deterministic=not kw["no_deterministic"],
+            threads=kw["threads"],
+            attention=kw["attention"],
+        )
+    )
+
+
+@click.command("generate")
+@run_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--trace", is_flag=True, help="Store hashes of prompt embeddings, noise and every step's latents.")
+@handle_errors
+def generate_cmd(output: Path, trace: bool, **kw: Any) -> None:
+    """Generate an image from a recipe (record JSON or image) and/or flags, deterministically.
+
+    Writes OUT.png with the full record embedded, OUT.json (the record), and the prompt
+    and negative prompt as exact bytes (OUT.prompt.txt, OUT.negative.txt).
+    """
+    _need_extra()
+    from seedlock.replay.run import save_outputs
+
+    recipe = _recipe(kw)
+    engine = _engine(kw)
+    result = engine.run(recipe, trace=trace)
+    files = save_outputs(result, output)
+    block = result.record.extra["seedlock"]
+    if kw["as_json"]:
+        json.dump(
+            {
+                "files": files,
+                "pixel_sha256": result.pixel_sha256,
+                "seconds": round(result.seconds, 3),
+                "approximate": block["approximate"],
+                "record": result.record.to_dict(include_raw=False),
+            },
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        click.echo(f"wrote {files['image']} ({result.seconds:.2f} s), pixel sha256 {result.pixel_sha256}")
+        click.echo(f"  record {files['record']}; prompt bytes {files['prompt']}")
+        for note in block["approximate"]:
+            click.echo(f"  approximate: {note}")
+
+
+@click.command("replay")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--lora", "loras", multiple=True, metavar="NAME=PATH")
+@click.option("--allow-other-model", is_flag=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also save the regenerated image."
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def replay_cmd(
+    image: Path,
+    model: Path | None,
+    loras: tuple[str, ...],
+    allow_other_model: bool,
+    device: str,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Regenerate IMAGE from its embedded record and compare pixels.
+
+    Exit 0 only when the new pixels are bit-identical to the image's; 1 when they
+    differ (with the explanation), 2 when the record cannot be replayed (with the reason).
+    """
+    _need_extra()
+    from seedlock.replay.replay import replay
+
+    _quiet()
+    lora_map = dict(s.split("=", 1) for s in loras if "=" in s)
+    rep = replay(image, model=model, loras=lora_map, allow_other_model=allow_other_model, device=device)
+    if output:
+        from seedlock.replay.run import save_outputs
+
+        save_outputs(rep.result, output)
+    if as_json:
+        json.dump(rep.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        click.echo(rep.render())
+    raise SystemExit(0 if rep.identical else 1)
+
+
+@click.command("verify")
+@run_options
+@handle_errors
+def verify_cmd(**kw: Any) -> None:
+    """Prove the pipeline is deterministic and responsive: a repeat must match, and each of
+    CFG +0.5, steps +1, another sampler, seed +1 and a curly quote must change the hash.
+
+    Exit 0 only when every check passed.
+    """
+    _need_extra()
+    from seedlock.replay.run import verify
+
+    recipe = _recipe(kw)
+    engine = _engine(kw)
+    checks = verify(engine, recipe)
+    ok = all(c.passed for c in checks)
+    if kw["as_json"]:
+        json.dump({"passed": ok, "checks": [c.__dict__ for c in checks]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for c in checks:
+            mark = "ok  " if c.passed else "FAIL"
+            expect = "" if c.name == "base" else ("  (must match)" if c.name == "repeat" else "  (must change)")
+            click.echo(f"{mark} {c.name:<12} {c.pixel_sha256[:16]}  {c.changed}{expect}")
+        click.echo("verified: deterministic and responsive" if ok else "NOT verified")
+    raise SystemExit(0 if ok else 1)
+
+
+@click.command("trace-diff")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
+    """Name the first point where two traced runs part (images or record JSON from --trace).
+
+    Exit 0 when the traces are identical, 1 when they part.
+    """
+    from seedlock.compare import load_record
+    from seedlock.trace import first_divergence
+
+    report = first_divergence(load_record(a)[0], load_record(b)[0])
+    if as_json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        click.echo(report["summary"])
+    raise SystemExit(0 if report["identical"] else 1)
+
+
+@click.command("build-tiny")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--lora", "lora_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a tiny LoRA for it."
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def build_tiny_cmd(output: Path, lora_out: Path | None, as_json: bool) -> None:
+    """Write the built-in tiny SD-1.x checkpoint (seeded random weights, real CLIP vocabulary)."""
+    _need_extra()
+    _quiet()
+    from seedlock.hashing import hash_file
+    from seedlock.replay.tiny import build_tiny, build_tiny_lora
+
+    paths = [build_tiny(output)]
+    if lora_out:
+        paths.append(build_tiny_lora(lora_out))
+    out: list[dict[str, Any]] = [
+        {"path": str(p), "size": p.stat().st_size, "sha256": hash_file(p, "sha256").hashes["sha256"]} for p in paths
+    ]
+    if as_json:
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for d in out:
+            click.echo(f"wrote {d['path']} ({d['size']:,} bytes, sha256 {d['sha256'][:16]}…)")

@@ -1,0 +1,170 @@
+"""The diffusers-format config folders that ``from_single_file`` would otherwise fetch
+from a hub, written locally (configs and a tokenizer, no weights).
+
+Two families: ``tiny-sd1`` (seedlock's built-in test model) and ``sd1`` (the public
+SD-1.5 configuration). The tokenizer is OpenAI's CLIP BPE from the open-clip-torch
+wheel, written as ``vocab.json`` + ``merges.txt``, which every transformers version
+loads alike (transformers 5 would save only ``tokenizer.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from seedlock.paths import home
+from seedlock.writer import atomic_write_bytes
+
+#: the public SD-1.x scheduler config: the pristine base every scheduler is built from
+SD1_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+}
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "tiny-sd1": {
+        "unet": {
+            "block_out_channels": [32, 32, 64, 64],
+            "layers_per_block": 2,
+            "cross_attention_dim": 32,
+            "attention_head_dim": 8,
+            "sample_size": 8,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+        },
+        "vae": {
+            "block_out_channels": [32, 32, 64, 64],
+            "down_block_types": ["DownEncoderBlock2D"] * 4,
+            "up_block_types": ["UpDecoderBlock2D"] * 4,
+            "layers_per_block": 2,
+            "latent_channels": 4,
+            "in_channels": 3,
+            "out_channels": 3,
+            "sample_size": 64,
+            "scaling_factor": 0.18215,
+        },
+        "text_encoder": {
+            "vocab_size": 49408,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "projection_dim": 32,
+            "hidden_act": "quick_gelu",
+            "bos_token_id": 49406,
+            "eos_token_id": 49407,
+            "pad_token_id": 49407,
+        },
+    },
+    "sd1": {
+        "unet": {
+            "block_out_channels": [320, 640, 1280, 1280],
+            "layers_per_block": 2,
+            "cross_attention_dim": 768,
+            "attention_head_dim": 8,
+            "sample_size": 64,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+        },
+        "vae": {
+            "block_out_channels": [128, 256, 512, 512],
+            "down_block_types": ["DownEncoderBlock2D"] * 4,
+            "up_block_types": ["UpDecoderBlock2D"] * 4,
+            "layers_per_block": 2,
+            "latent_channels": 4,
+            "in_channels": 3,
+            "out_channels": 3,
+            "sample_size": 512,
+            "scaling_factor": 0.18215,
+        },
+        "text_encoder": {
+            "vocab_size": 49408,
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "max_position_embeddings": 77,
+            "projection_dim": 768,
+            "hidden_act": "quick_gelu",
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "pad_token_id": 1,
+        },
+    },
+}
+
+
+def _json(path: Path, obj: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_tokenizer(folder: Path) -> None:
+    """vocab.json + merges.txt rebuilt from OpenAI's BPE file in open-clip-torch."""
+    from seedlock.tokens import tokenizer
+
+    tok = tokenizer()
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "vocab.json", json.dumps(tok.encoder, ensure_ascii=False).encode("utf-8"))
+    merges = "#version: 0.2\n" + "\n".join(" ".join(p) for p in sorted(tok.ranks, key=tok.ranks.__getitem__)) + "\n"
+    atomic_write_bytes(folder / "merges.txt", merges.encode("utf-8"))
+    _json(
+        folder / "tokenizer_config.json",
+        {
+            "tokenizer_class": "CLIPTokenizer",
+            "model_max_length": 77,
+            "bos_token": "<|startoftext|>",
+            "eos_token": "<|endoftext|>",
+            "unk_token": "<|endoftext|>",
+            "pad_token": "<|endoftext|>",
+            "do_lower_case": True,
+        },
+    )
+
+
+def config_folder(family: str) -> Path:
+    """The local diffusers-format folder for a family, written once into the seedlock home."""
+    if family not in FAMILIES:
+        raise KeyError(family)
+    folder = home() / "configs" / family
+    marker = folder / "model_index.json"
+    if marker.exists():
+        return folder
+    spec = FAMILIES[family]
+    _json(folder / "unet" / "config.json", {"_class_name": "UNet2DConditionModel", **spec["unet"]})
+    _json(folder / "vae" / "config.json", {"_class_name": "AutoencoderKL", **spec["vae"]})
+    _json(
+        folder / "text_encoder" / "config.json",
+        {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **spec["text_encoder"]},
+    )
+    _json(folder / "scheduler" / "scheduler_config.json", {"_class_name": "PNDMScheduler", **SD1_SCHEDULER})
+    write_tokenizer(folder / "tokenizer")
+    _json(
+        marker,
+        {
+            "_class_name": "StableDiffusionPipeline",
+            "feature_extractor": [None, None],
+            "safety_checker": [None, None],
+            "requires_safety_checker": False,
+            "scheduler": ["diffusers", "PNDMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+    )
+    return folder

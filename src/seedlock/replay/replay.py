@@ -1,0 +1,114 @@
+"""Replay an image from its own record and say whether, and why, the pixels differ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seedlock.replay.run import Engine, RunResult, RunSettings, recipe_from_record
+
+
+@dataclass
+class ReplayReport:
+    image: str
+    original_sha256: str
+    result: RunResult
+    #: "bitwise" when the environment matches the recorded one, else "numerically close"
+    promise: str
+    env_differences: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    approximate: tuple[str, ...] = ()
+    comparison: Any = None
+
+    @property
+    def identical(self) -> bool:
+        return self.result.pixel_sha256 == self.original_sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "image": self.image,
+            "verdict": "bit-identical" if self.identical else "different",
+            "original_pixel_sha256": self.original_sha256,
+            "replayed_pixel_sha256": self.result.pixel_sha256,
+            "promise": self.promise,
+            "environment_differences": {k: {"recorded": a, "now": b} for k, (a, b) in self.env_differences.items()},
+            "approximate": list(self.approximate),
+            "seconds": round(self.result.seconds, 3),
+        }
+        if self.comparison is not None:
+            c = self.comparison
+            out["pixels"] = c["pixels"]
+            out["causes"] = c["causes"]
+        return out
+
+    def render(self) -> str:
+        lines = [
+            f"replay: {'bit-identical' if self.identical else 'DIFFERENT'} "
+            f"({self.result.seconds:.2f} s; expected: {self.promise})",
+            f"  original pixels {self.original_sha256[:16]}…  replayed {self.result.pixel_sha256[:16]}…",
+        ]
+        for k, (a, b) in self.env_differences.items():
+            lines.append(f"  environment differs: {k}: recorded {a!r}, now {b!r}")
+        for note in self.approximate:
+            lines.append(f"  approximate: {note}")
+        if self.comparison is not None:
+            p = self.comparison["pixels"]
+            lines.append(f"  pixels: {p['verdict']}, max |diff| {p['max_abs_diff']}, PSNR {p['psnr']}")
+            for c in self.comparison["causes"]:
+                lines.append(f"  cause [{c['rank']}] {c['title']}: {c['field']}")
+        return "\n".join(lines)
+
+
+def replay(
+    image: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    loras: Mapping[str, str] | None = None,
+    allow_other_model: bool = False,
+    device: str = "cpu",
+) -> ReplayReport:
+    """Regenerate ``image`` under the settings its record names and compare pixel hashes."""
+    from seedlock import read
+    from seedlock.diagnose import diagnose
+    from seedlock.diff import diff_records
+    from seedlock.hash_cache import HashCache
+    from seedlock.pixels import compare_arrays, decode, pixel_hash
+    from seedlock.replay.environment import differences
+
+    record = read(image)
+    original = decode(Path(image), "RGB")
+    with HashCache() as cache:
+        recipe = recipe_from_record(record, model=model, loras=loras, allow_other_model=allow_other_model, cache=cache)
+    block = record.extra.get("seedlock") if isinstance(record.extra, Mapping) else None
+    recorded_env = dict(block.get("environment") or {}) if isinstance(block, Mapping) else {}
+    det = recorded_env.get("determinism") or {}
+    settings = RunSettings(
+        device=device,
+        dtype=str(recorded_env.get("dtype") or "float32"),
+        deterministic=bool(det.get("enabled", True)),
+        threads=int(det.get("threads") or 1),
+        attention=str(det.get("attention") or "math"),
+    )
+    result = Engine(settings).run(recipe)
+    env_now = result.record.extra["seedlock"]["environment"]
+    env_diff = differences(recorded_env, env_now) if recorded_env else {"environment": ("not recorded", "this machine")}
+    report = ReplayReport(
+        image=str(Path(image)),
+        original_sha256=pixel_hash(original),
+        result=result,
+        promise="bitwise" if not env_diff and not recipe.approximate else "numerically close",
+        env_differences=env_diff,
+        approximate=recipe.approximate,
+    )
+    if not report.identical:
+        px = compare_arrays(original, result.pixels)
+        causes = diagnose(diff_records(record, result.record), px)
+        report.comparison = {
+            "pixels": {"verdict": px.verdict, "max_abs_diff": px.max_abs_diff, "psnr": px.psnr, "ssim": px.ssim},
+            "causes": [
+                {"rank": c.rank, "title": c.title, "field": c.field, "explanation": c.explanation} for c in causes
+            ],
+        }
+    return report
