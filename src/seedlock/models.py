@@ -188,11 +188,11 @@ def resolve(record: GenerationRecord, cache: HashCache) -> list[Resolution]:
     """Match each model file of the record against the index (run :func:`scan` first)."""
     out: list[Resolution] = []
     for w in wanted_files(record):
-        out.append(_resolve_one(w, cache))
+        out.append(resolve_one(w, cache))
     return out
 
 
-def _resolve_one(w: Wanted, cache: HashCache) -> Resolution:
+def resolve_one(w: Wanted, cache: HashCache) -> Resolution:
     checkable = {f: v for f, v in w.claims.items() if f in _COLUMNS or f.startswith("crc32")}
     # strongest claim first: full sha256, then tensor hash, blake3, AutoV2, AutoV1
     order = ["sha256", "autov3", "blake3", "autov2", "crc32", "crc32_civitai", "autov1"]

@@ -204,11 +204,11 @@ def _fmt(claims: Mapping[str, str]) -> str:
 
 
 def _find_model(record: GenerationRecord, cache: Any) -> Path:
-    from seedlock.models import Wanted, _resolve_one
+    from seedlock.models import Wanted, resolve_one
 
     if record.model is None or cache is None:
         raise ReplayRefused("no model file: pass --model PATH (or seedlock model scan your model folder)")
-    r = _resolve_one(Wanted("checkpoint", record.model.name or "", dict(record.model.hashes)), cache)
+    r = resolve_one(Wanted("checkpoint", record.model.name or "", dict(record.model.hashes)), cache)
     if r.status != "found" or r.path is None:
         raise ReplayRefused(
             f"model {record.model.name!r} ({_fmt(record.model.hashes) or 'no hash'}) is not on disk: {r.status}"
@@ -219,11 +219,11 @@ def _find_model(record: GenerationRecord, cache: Any) -> Path:
 
 
 def _find_adapter(a: Adapter, cache: Any) -> str | None:
-    from seedlock.models import Wanted, _resolve_one
+    from seedlock.models import Wanted, resolve_one
 
     if cache is None or not a.hashes:
         return None
-    r = _resolve_one(Wanted(a.kind, a.name, dict(a.hashes)), cache)
+    r = resolve_one(Wanted(a.kind, a.name, dict(a.hashes)), cache)
     return r.path if r.status == "found" else None
 
 
