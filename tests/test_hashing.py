@@ -304,3 +304,19 @@ def test_two_processes_share_one_cache(tmp_path: Path) -> None:
         for p in files:
             r = hash_file(p, "all", cache=cache)
             assert r.cached and r.hashes["sha256"] == hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+def test_cache_of_another_schema_version_is_set_aside(tmp_path: Path, file_a: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "c.sqlite"
+    old_db = sqlite3.connect(db)
+    old_db.execute("CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, body TEXT)")
+    old_db.execute("PRAGMA user_version = 1")
+    old_db.commit()
+    old_db.close()
+    with HashCache(db) as cache:
+        old(file_a)
+        hash_file(file_a, "sha256", cache=cache)
+        assert hash_file(file_a, "sha256", cache=cache).cached
+    assert list(tmp_path.glob("c.damaged-*"))

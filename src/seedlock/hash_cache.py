@@ -26,7 +26,7 @@ from seedlock.paths import home
 from seedlock.safetensors_header import SafetensorsHeader
 
 RACY_NS = 2_000_000_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ctime_ns in the key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
