@@ -177,3 +177,11 @@ def test_cached_second_hash_reads_nothing(setup: dict[str, Path], monkeypatch: p
 
         monkeypatch.setattr("seedlock.hashing._hash_uncached", boom)
         assert hash_file(setup["ckpt"], "default", cache=cache).cached
+
+
+def test_hash_claims_that_are_not_hex_match_nothing(tmp_path: Path) -> None:
+    from seedlock.models import find_by_hash
+
+    with HashCache(tmp_path / "c.sqlite") as cache:
+        assert find_by_hash(cache, "crc32", "zzzzzzzz") == []
+        assert find_by_hash(cache, "autov2", "not-a-hash") == []

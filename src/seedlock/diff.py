@@ -319,34 +319,17 @@ def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
     return RecordDiff(a, b, tuple(out), prompt, negative)
 
 
-#: parts of a seedlock run's environment that change bits (seedlock.replay.environment)
-_ENV_KEYS = (
-    "torch",
-    "diffusers",
-    "transformers",
-    "device",
-    "gpu_name",
-    "gpu_sm_count",
-    "cuda",
-    "cudnn",
-    "cpu",
-    "dtype",
-    "attention",
-    "threads",
-    "deterministic",
-)
-
-
 def _seedlock_block_diff(a: Any, b: Any) -> list[FieldDiff]:
     """seedlock's own run block: the environment key by key; pixel hashes and traces are results, not causes."""
     if not isinstance(a, dict) or not isinstance(b, dict):
         return [] if a == b else [FieldDiff("extra.seedlock", "extra", a, b)]
+    from seedlock.replay.environment import differences  # torch-free: versions come from metadata
+
     out: list[FieldDiff] = []
     ea, eb = a.get("environment") or {}, b.get("environment") or {}
     if isinstance(ea, dict) and isinstance(eb, dict):
-        for k in _ENV_KEYS:
-            if ea.get(k) != eb.get(k):
-                out.append(FieldDiff(f"environment.{k}", "extra", ea.get(k), eb.get(k)))
+        for k, (va, vb) in differences(ea, eb).items():
+            out.append(FieldDiff(f"environment.{k}", "extra", va, vb))
     if a.get("noise") != b.get("noise"):
         out.append(FieldDiff("extra.seedlock.noise", "extra", a.get("noise"), b.get("noise")))
     return out

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from seedlock.errors import HashingError, SafetensorsHeaderError
-from seedlock.safetensors_header import SafetensorsHeader, looks_like_safetensors, read_header
+from seedlock.safetensors_header import HASH_CLAIMS, SafetensorsHeader, looks_like_safetensors, read_header
 
 #: named sets of forms: what ``--forms`` accepts
 FORM_SETS: Mapping[str, frozenset[str]] = {
@@ -272,8 +272,6 @@ def _check_claims(header: SafetensorsHeader | None, hashes: Mapping[str, str]) -
     """Embedded hash claims next to the computed value: never trusted, always checked."""
     if header is None:
         return {}
-    from seedlock.safetensors_header import HASH_CLAIMS
-
     out: dict[str, dict[str, Any]] = {}
     for key, value in header.claims().items():
         form = HASH_CLAIMS[key]

@@ -168,6 +168,8 @@ class Resolution:
 def find_by_hash(cache: HashCache, form: str, value: str) -> list[str]:
     """Paths of indexed files whose ``form`` hash starts with ``value``."""
     value = value.lower().removeprefix("0x")
+    if not value or not all(c in "0123456789abcdef" for c in value):
+        return []
     if form in ("crc32", "crc32_civitai"):
         rows = cache.db.execute(
             "SELECT f.path FROM files f JOIN models m ON m.path = f.path WHERE f.crc32 = ? OR f.crc32 = ?",
@@ -175,7 +177,7 @@ def find_by_hash(cache: HashCache, form: str, value: str) -> list[str]:
         ).fetchall()
         return [r[0] for r in rows]
     col = _COLUMNS.get(form)
-    if col is None or len(value) < col[1] or not all(c in "0123456789abcdef" for c in value):
+    if col is None or len(value) < col[1]:
         return []
     rows = cache.db.execute(
         f"SELECT f.path FROM files f JOIN models m ON m.path = f.path WHERE f.{col[0]} >= ? AND f.{col[0]} < ?",

@@ -62,7 +62,7 @@ def _real_demo(out: Path) -> tuple[Path, Path]:
     pinned = out / "pinned.png"
     save_outputs(engine.run(pinned_recipe, trace=True), pinned)
     click.echo(f"generated {pinned}")
-    rep = replay(pinned, model=model)
+    rep = replay(pinned, model=model, engine=engine)
     click.echo(
         f"replayed it: {'bit-identical' if rep.identical else 'DIFFERENT'} "
         f"(pixel sha256 {rep.result.pixel_sha256[:16]}…, expected {rep.promise})"

@@ -30,39 +30,37 @@ SD1_SCHEDULER: dict[str, Any] = {
     "skip_prk_steps": True,
 }
 
+#: what every SD-1.x family shares; a family adds only its widths
+_UNET_LAYOUT: dict[str, Any] = {
+    "layers_per_block": 2,
+    "attention_head_dim": 8,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+}
+_VAE_LAYOUT: dict[str, Any] = {
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "layers_per_block": 2,
+    "latent_channels": 4,
+    "in_channels": 3,
+    "out_channels": 3,
+    "scaling_factor": 0.18215,
+}
+_CLIP_TEXT: dict[str, Any] = {"vocab_size": 49408, "max_position_embeddings": 77, "hidden_act": "quick_gelu"}
+
 FAMILIES: dict[str, dict[str, Any]] = {
     "tiny-sd1": {
-        "unet": {
-            "block_out_channels": [32, 32, 64, 64],
-            "layers_per_block": 2,
-            "cross_attention_dim": 32,
-            "attention_head_dim": 8,
-            "sample_size": 8,
-            "in_channels": 4,
-            "out_channels": 4,
-            "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-        },
-        "vae": {
-            "block_out_channels": [32, 32, 64, 64],
-            "down_block_types": ["DownEncoderBlock2D"] * 4,
-            "up_block_types": ["UpDecoderBlock2D"] * 4,
-            "layers_per_block": 2,
-            "latent_channels": 4,
-            "in_channels": 3,
-            "out_channels": 3,
-            "sample_size": 64,
-            "scaling_factor": 0.18215,
-        },
+        "unet": {**_UNET_LAYOUT, "block_out_channels": [32, 32, 64, 64], "cross_attention_dim": 32, "sample_size": 8},
+        "vae": {**_VAE_LAYOUT, "block_out_channels": [32, 32, 64, 64], "sample_size": 64},
         "text_encoder": {
-            "vocab_size": 49408,
+            **_CLIP_TEXT,
             "hidden_size": 32,
             "intermediate_size": 64,
             "num_hidden_layers": 3,
             "num_attention_heads": 4,
-            "max_position_embeddings": 77,
             "projection_dim": 32,
-            "hidden_act": "quick_gelu",
             "bos_token_id": 49406,
             "eos_token_id": 49407,
             "pad_token_id": 49407,
@@ -70,36 +68,19 @@ FAMILIES: dict[str, dict[str, Any]] = {
     },
     "sd1": {
         "unet": {
+            **_UNET_LAYOUT,
             "block_out_channels": [320, 640, 1280, 1280],
-            "layers_per_block": 2,
             "cross_attention_dim": 768,
-            "attention_head_dim": 8,
             "sample_size": 64,
-            "in_channels": 4,
-            "out_channels": 4,
-            "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-            "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
         },
-        "vae": {
-            "block_out_channels": [128, 256, 512, 512],
-            "down_block_types": ["DownEncoderBlock2D"] * 4,
-            "up_block_types": ["UpDecoderBlock2D"] * 4,
-            "layers_per_block": 2,
-            "latent_channels": 4,
-            "in_channels": 3,
-            "out_channels": 3,
-            "sample_size": 512,
-            "scaling_factor": 0.18215,
-        },
+        "vae": {**_VAE_LAYOUT, "block_out_channels": [128, 256, 512, 512], "sample_size": 512},
         "text_encoder": {
-            "vocab_size": 49408,
+            **_CLIP_TEXT,
             "hidden_size": 768,
             "intermediate_size": 3072,
             "num_hidden_layers": 12,
             "num_attention_heads": 12,
-            "max_position_embeddings": 77,
             "projection_dim": 768,
-            "hidden_act": "quick_gelu",
             "bos_token_id": 0,
             "eos_token_id": 2,
             "pad_token_id": 1,

@@ -68,8 +68,12 @@ def replay(
     loras: Mapping[str, str] | None = None,
     allow_other_model: bool = False,
     device: str = "cpu",
+    engine: Engine | None = None,
 ) -> ReplayReport:
-    """Regenerate ``image`` under the settings its record names and compare pixel hashes."""
+    """Regenerate ``image`` under the settings its record names and compare pixel hashes.
+
+    ``engine`` is reused (its loaded pipelines with it) when its settings are the recorded ones.
+    """
     from seedlock import read
     from seedlock.diagnose import diagnose
     from seedlock.diff import diff_records
@@ -91,7 +95,9 @@ def replay(
         threads=int(det.get("threads") or 1),
         attention=str(det.get("attention") or "math"),
     )
-    result = Engine(settings).run(recipe)
+    if engine is None or engine.settings != settings:
+        engine = Engine(settings)
+    result = engine.run(recipe)
     env_now = result.record.extra["seedlock"]["environment"]
     env_diff = differences(recorded_env, env_now) if recorded_env else {"environment": ("not recorded", "this machine")}
     report = ReplayReport(

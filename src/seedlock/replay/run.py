@@ -10,6 +10,7 @@ the same seed. One generator per image, so image *k* of a batch can be made alon
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import time
@@ -27,7 +28,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 from seedlock import __version__
 from seedlock.errors import SeedlockError
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass, model_stem
-from seedlock.replay.schedulers import SAMPLERS, UnmappedScheduler, scheduler_for, scheduler_from_config
+from seedlock.replay.schedulers import (
+    SAMPLERS,
+    UnmappedScheduler,
+    effective_config,
+    scheduler_for,
+    scheduler_from_config,
+)
 
 NOISE_RECIPE = "seedlock-cpu-1"
 NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512}
@@ -312,8 +319,6 @@ class Engine:
         try:
             if recipe.scheduler_config:
                 scheduler = scheduler_from_config(recipe.scheduler_config)
-                from seedlock.replay.schedulers import effective_config
-
                 sched_cfg = effective_config(scheduler)
             else:
                 scheduler, sched_cfg = scheduler_for(recipe.sampler, recipe.schedule)
@@ -457,8 +462,6 @@ def save_outputs(result: RunResult, out: str | os.PathLike[str]) -> dict[str, st
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
     buf = io.BytesIO()
     Image.fromarray(result.pixels).save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
@@ -492,11 +495,10 @@ class Check:
 def verify(engine: Engine, recipe: Recipe, progress: Callable[[str], None] | None = None) -> list[Check]:
     """Repeat must match; each single-knob change must move the hash."""
     base = engine.run(recipe)
-    checks = [Check("repeat", "nothing", "", False)]
     again = engine.run(recipe)
-    checks[0] = Check(
-        "repeat", "nothing (fresh generators)", again.pixel_sha256, again.pixel_sha256 == base.pixel_sha256
-    )
+    checks = [
+        Check("repeat", "nothing (fresh generators)", again.pixel_sha256, again.pixel_sha256 == base.pixel_sha256)
+    ]
     other = "dpmpp_2m" if recipe.sampler != "dpmpp_2m" else "euler"
     perturbations = [
         (
