@@ -50,6 +50,18 @@ def bare_decode(a: Path, b: Path) -> None:
             np.asarray(img.convert("RGB"))
 
 
+def threaded_decode(a: Path, b: Path) -> None:
+    """The same decode in two threads: the floor for a tool that uses both cores, shown for honesty."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(p: Path) -> None:
+        with Image.open(p) as img:
+            np.asarray(img.convert("RGB"))
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(one, [a, b]))
+
+
 def median_time(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -81,13 +93,19 @@ def main() -> None:
         dense_decode = median_time(lambda: bare_decode(a, c), a_.runs)
         dense = median_time(lambda: compare_images(a, c), a_.runs)
         dense_verdict = compare_images(a, c).verdict
+        dense_threaded = median_time(lambda: threaded_decode(a, c), a_.runs)
     print(f"{'step':40s} {'median s':>9s} {'x bare decode':>14s}")
     print(f"{'Pillow+numpy decode of both (floor)':40s} {decode:9.4f} {1.0:13.2f}x")
     print(f"{'seedlock pixel verdict':40s} {pixels:9.4f} {pixels / decode:13.2f}x   ({verdict})")
     print(f"{'seedlock diff --json (whole command)':40s} {whole:9.4f} {whole / decode:13.2f}x")
     print(f"{'dense case: decode of both':40s} {dense_decode:9.4f} {1.0:13.2f}x")
     print(f"{'dense case: pixel verdict':40s} {dense:9.4f} {dense / dense_decode:13.2f}x   ({dense_verdict})")
-    print(f"goal: pixel verdict <= 1.5x bare decode: {'met' if pixels / decode <= 1.5 else 'NOT met'}")
+    print(
+        f"{'dense case: decode of both, two threads':40s} {dense_threaded:9.4f} {dense_threaded / dense_decode:13.2f}x"
+        f"   (pixel verdict = {dense / dense_threaded:.2f}x this)"
+    )
+    worst = max(pixels / decode, dense / dense_decode)
+    print(f"goal: pixel verdict <= 1.5x bare decode, worst case {worst:.2f}x: {'met' if worst <= 1.5 else 'NOT met'}")
 
 
 if __name__ == "__main__":

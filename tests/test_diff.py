@@ -162,6 +162,66 @@ def test_pixel_verdicts() -> None:
     assert r.verdict == "different" and "sizes differ" in r.note
 
 
+def _reference_ssim(a: np.ndarray, b: np.ndarray, k: int = 7) -> float:
+    """Per-window SSIM straight from Wang et al.'s formula, in float64, one window at a time."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    w = np.array([0.299, 0.587, 0.114])
+    la, lb = a[..., :3].astype(np.float64) @ w, b[..., :3].astype(np.float64) @ w
+    wa, wb = sliding_window_view(la, (k, k)), sliding_window_view(lb, (k, k))
+    mu_a, mu_b = wa.mean(axis=(2, 3)), wb.mean(axis=(2, 3))
+    var_a, var_b = wa.var(axis=(2, 3)), wb.var(axis=(2, 3))
+    cov = ((wa - mu_a[..., None, None]) * (wb - mu_b[..., None, None])).mean(axis=(2, 3))
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
+
+
+@pytest.mark.parametrize(
+    "shape,region",
+    [
+        ((300, 90, 3), (slice(None), slice(None))),  # dense: two threaded bands, several strips
+        ((300, 90, 3), (slice(140, 150), slice(20, 30))),  # local: only the grown box is computed
+        ((70, 200, 4), (slice(0, 70), slice(199, 200))),  # edge column, RGBA (alpha ignored)
+        ((7, 7, 3), (slice(3, 4), slice(3, 4))),  # a single window
+    ],
+)
+def test_ssim_matches_the_textbook_formula(shape: tuple[int, int, int], region: tuple[slice, slice]) -> None:
+    from seedlock.pixels import ssim
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = a.copy()
+    noise = rng.integers(-20, 21, b[region].shape)
+    b[region] = np.clip(b[region].astype(int) + noise, 0, 255).astype(np.uint8)
+    assert ssim(a, b) == pytest.approx(_reference_ssim(a, b), abs=1e-12)
+    assert ssim(a, a.copy()) == 1.0
+
+
+def test_difference_sums_are_exact() -> None:
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 256, (200, 150, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (200, 150, 3), dtype=np.uint8)
+    r = compare_arrays(a, b)
+    d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+    assert r.max_abs_diff == int(d.max())
+    assert r.mean_abs_diff == pytest.approx(d.sum() / d.size, rel=1e-15)
+    assert r.psnr == pytest.approx(10 * np.log10(255.0**2 / (d**2).mean()), rel=1e-12)
+    assert r.changed_share == pytest.approx(np.count_nonzero((a != b).any(axis=2)) / (200 * 150))
+
+
+def test_rgb_against_rgba_compares_with_opaque_alpha(tmp_path: Path) -> None:
+    from seedlock.pixels import compare_images, decode, pixel_hash
+
+    arr = (np.random.default_rng(5).random((20, 30, 3)) * 255).astype("uint8")
+    Image.fromarray(arr).save(tmp_path / "rgb.png")
+    Image.fromarray(arr).convert("RGBA").save(tmp_path / "rgba.png")
+    r = compare_images(tmp_path / "rgb.png", tmp_path / "rgba.png")
+    assert r.verdict == "bit-identical"
+    assert r.hash_a == pixel_hash(decode(tmp_path / "rgba.png"))
+    assert compare_images(tmp_path / "rgba.png", tmp_path / "rgb.png").hash_b == r.hash_a
+
+
 def test_png_and_lossless_webp_hash_alike(tmp_path: Path) -> None:
     from seedlock.pixels import compare_images
 
