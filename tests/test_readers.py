@@ -170,3 +170,58 @@ def test_cli_exit_codes(images: Path) -> None:
     ):
         assert key in one
     assert one["model"]["name"] == "waiIllustriousSDXL_v160" and "hashes" in one["model"]
+
+
+@needs_fixtures
+def test_reader_prefilter_changes_no_answer(images: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skipping readers by field names picks exactly the reader the full list picks."""
+    import seedlock.readers as readers
+    from seedlock.errors import SeedlockError
+    from seedlock.extract import extract
+
+    def outcome(path: Path) -> str:
+        try:
+            return repr(readers.parse_raw(extract(path), path=str(path)).to_dict())
+        except SeedlockError as exc:
+            return f"error: {exc}"
+
+    files = sorted(p for p in images.rglob("*") if p.is_file())
+    fast = [outcome(p) for p in files]
+    monkeypatch.setattr(readers, "_candidates", lambda keys: readers._all_readers())
+    assert [outcome(p) for p in files] == fast
+
+
+def test_every_builtin_reader_names_its_carriers() -> None:
+    from seedlock.readers import READERS
+
+    for reader in READERS:
+        carriers = getattr(reader, "carriers", None)
+        assert isinstance(carriers, frozenset) and carriers, reader.name
+
+
+@needs_fixtures
+def test_no_reader_accepts_without_one_of_its_carriers(images: Path) -> None:
+    """The prefilter is sound: accept() is never true on a file lacking all of ``carriers``.
+
+    Checked on every fixture as found, and on each of its fields alone (a graph in
+    ``prompt`` without ``workflow``, infotext in a UserComment only, ...).
+    """
+    from seedlock.errors import SeedlockError
+    from seedlock.extract import RawMetadata, extract
+    from seedlock.readers import READERS
+
+    raws: list[RawMetadata] = []
+    for p in sorted(p for p in images.rglob("*") if p.is_file()):
+        try:
+            raw = extract(p)
+        except SeedlockError:
+            continue
+        raws.append(raw)
+        raws.extend(RawMetadata(format=raw.format, fields={k: v}) for k, v in raw.fields.items())
+    checked = 0
+    for raw in raws:
+        for reader in READERS:
+            if reader.accept(raw):
+                checked += 1
+                assert not reader.carriers.isdisjoint(raw.fields), (reader.name, sorted(raw.fields))  # type: ignore[attr-defined]
+    assert checked > 50

@@ -19,6 +19,8 @@ from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Any
 
+from seedlock._fast_init import dict_init
+
 __all__ = [
     "Adapter",
     "GenerationRecord",
@@ -58,6 +60,7 @@ class Generator(str, Enum):
         return self.value
 
 
+@dict_init
 @dataclass(frozen=True)
 class ModelRef:
     """A model file as the source named it.
@@ -78,6 +81,7 @@ class ModelRef:
         return {"name": self.name, "hashes": dict(sorted(self.hashes.items())), "version": self.version}
 
 
+@dict_init
 @dataclass(frozen=True)
 class Adapter:
     """Anything applied on top of the checkpoint: LoRA/LyCORIS, embedding, hypernetwork,
@@ -104,6 +108,7 @@ class Adapter:
         }
 
 
+@dict_init
 @dataclass(frozen=True)
 class SamplingPass:
     """One run of a sampler: the base pass, a hires-fix pass, a refiner pass, or one
@@ -139,6 +144,7 @@ class SamplingPass:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dict_init
 @dataclass(frozen=True)
 class PostProcess:
     """A step after sampling that changes pixels: face restore, upscale, ADetailer."""
@@ -151,6 +157,7 @@ class PostProcess:
         return {"kind": self.kind, "name": self.name, "params": _plain(self.params)}
 
 
+@dict_init
 @dataclass(frozen=True)
 class GenerationRecord:
     """Everything the metadata says about how an image was made.

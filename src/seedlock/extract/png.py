@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from typing import BinaryIO
 
 from seedlock.errors import ImageFormatError, MetadataTooLarge
 from seedlock.extract._raw import MAX_TEXT_BYTES, XMP, RawMetadata
@@ -20,7 +19,8 @@ from seedlock.extract.exif import decode_text, parse_exif
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_TYPES = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"caBX", b"comf"}
 _MAX_CHUNKS = 1_000_000
-_HEAD = 16 * 1024
+#: bytes read at once from the start; metadata almost always sits there
+HEAD = 8 * 1024
 
 
 def _inflate(data: bytes, what: str) -> bytes:
@@ -78,15 +78,15 @@ def _text_chunk(kind: bytes, data: bytes, raw: RawMetadata) -> None:
         raw.add(key, decode_text(data[nul + 1 :]), "png:comf")
 
 
-def read_png(f: BinaryIO, size: int, raw: RawMetadata) -> None:
-    """Fill ``raw`` from an open PNG (any position; the walk starts after the signature).
+def read_png(fd: int, size: int, raw: RawMetadata, head: bytes = b"") -> None:
+    """Fill ``raw`` from a PNG open as descriptor ``fd`` (the walk starts after the signature).
 
-    The first 64 KiB are read at once (metadata almost always sits there); beyond that,
-    only the 8-byte header of each chunk is read with ``pread``, so image data is never
-    loaded.
+    ``head`` is the start of the file when the caller already read it (``HEAD`` bytes,
+    where metadata almost always sits); beyond it, only the 8-byte header of each chunk
+    is read with ``pread``, so image data is never loaded.
     """
-    fd = f.fileno()
-    head = os.pread(fd, _HEAD, 0)
+    if not head:
+        head = os.pread(fd, HEAD, 0)
     pos = 8
     count = 0
     seen_idat = False

@@ -100,6 +100,25 @@ def _all_readers() -> tuple[Reader, ...]:
     return READERS + _plugins
 
 
+_by_keys: dict[frozenset[str], tuple[Reader, ...]] = {}
+
+
+def _candidates(keys: frozenset[str]) -> tuple[Reader, ...]:
+    """The readers whose ``carriers`` meet these field names, in priority order.
+
+    A reader without ``carriers`` (a plugin, say) is always tried. Folders hold few
+    distinct key sets, so the answer is kept per set.
+    """
+    found = _by_keys.get(keys)
+    if found is None:
+        found = tuple(
+            r for r in _all_readers() if (c := getattr(r, "carriers", None)) is None or not keys.isdisjoint(c)
+        )
+        if len(_by_keys) < 4096:
+            _by_keys[keys] = found
+    return found
+
+
 def _is_generic(raw: RawMetadata) -> bool:
     return all(k.split("#")[0] in _GENERIC_KEYS or k.startswith(_GENERIC_PREFIXES) for k in raw.fields)
 
@@ -112,7 +131,7 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
     """
     provenance = raw.c2pa.to_dict() if raw.c2pa else None
     attempts: list[ReaderError] = []
-    for reader in _all_readers():
+    for reader in _candidates(frozenset(raw.fields)):
         try:
             if not reader.accept(raw):
                 continue

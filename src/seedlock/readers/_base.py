@@ -19,6 +19,8 @@ class Reader(Protocol):
     """A generator dialect: ``accept`` sniffs keys cheaply, ``parse`` builds the record."""
 
     name: ClassVar[str]
+    #: optional: the field names accept() looks at; a reader without it is always tried
+    #: (a class attribute ``carriers: ClassVar[frozenset[str]]``)
 
     def accept(self, raw: RawMetadata) -> bool: ...
 

@@ -28,6 +28,7 @@ _CONTROLNET = re.compile(r"^ControlNet( \d+)?$")
 _FORGE = re.compile(r"^f\d")
 _EASYREFORGE = re.compile(r"^f1\.[3-9]\.\d+-v")
 _DECIMAL = re.compile(r"-?\d+")
+_HIRES_KEYS = frozenset({"Hires upscale", "Hires resize-1", "Hires steps", "Hires upscaler", "Hires size-1"})
 _PRECISION_KEYS = (
     "FP8 weight",
     "Cache FP16 weight for LoRA",
@@ -46,6 +47,7 @@ _PRECISION_KEYS = (
     "Refiner switch by sampling steps",
     "Tiling",
 )
+_PRECISION_SET = frozenset(_PRECISION_KEYS)
 #: keys consumed into typed fields (everything else goes to ``extra``)
 _MAPPED = {
     "Steps",
@@ -119,10 +121,10 @@ def _tool_name(params: dict[str, Any]) -> tuple[str | None, str | None]:
         return "ComfyUI", None
     if version in ("classic", "neo"):
         return f"Forge {version.capitalize()}", version
-    if re.match(r"^f\d", version):
+    if _FORGE.match(version):
         if "v2-" in version or ("RC-latest" in version and version.startswith("f1.0.0v2")):
             return "reForge", version
-        if re.match(r"^f1\.[3-9]\.\d+-v", version):
+        if _EASYREFORGE.match(version):
             return "EasyReforge", version
         return "Forge", version
     if version.startswith("v"):
@@ -141,7 +143,7 @@ def _adapters(prompt: str, params: dict[str, Any]) -> list[Adapter]:
     civitai_hashes = params.get("Hashes") if isinstance(params.get("Hashes"), dict) else {}
     out: list[Adapter] = []
     seen: set[str] = set()
-    for kind, name, args in _INLINE.findall(prompt):
+    for kind, name, args in _INLINE.findall(prompt) if "<" in prompt else ():
         weights = [to_float(a) for a in args.split(":")[1:] if a and "=" not in a]
         named = dict(a.split("=", 1) for a in args.split(":")[1:] if "=" in a)
         w_te = weights[0] if weights else to_float(named.get("te", 1.0))
@@ -178,7 +180,7 @@ def _adapters(prompt: str, params: dict[str, Any]) -> list[Adapter]:
             )
         )
     for key, value in params.items():
-        if key.startswith("ControlNet") and _CONTROLNET.match(key) and isinstance(value, str):
+        if key[:1] == "C" and _CONTROLNET.match(key) and isinstance(value, str):
             cn = parse_params(value)
             out.append(
                 Adapter(
@@ -195,7 +197,7 @@ def _postprocessing(params: dict[str, Any], raw: RawMetadata) -> list[PostProces
     out: list[PostProcess] = []
     if params.get("Face restoration"):
         out.append(PostProcess(kind="face_restore", name=str(params["Face restoration"])))
-    ad = {k: v for k, v in params.items() if k.startswith("ADetailer")}
+    ad = {k: v for k, v in params.items() if k[:1] == "A" and k.startswith("ADetailer")}
     if ad:
         out.append(PostProcess(kind="adetailer", name=str(ad.get("ADetailer model")), params=ad))
     for key in ("extras", "postprocessing"):
@@ -223,26 +225,25 @@ def record_from_infotext(
     prompt, negative, params = split_infotext(text)
     if not params:
         raise fail("a1111", "no parameter line (Steps/Sampler/Seed) found")
+    get = params.get
     name, version = _tool_name(params)
-    seed, seed_type = seed_of(params.get("Seed"))
-    if seed_type == "str" and re.fullmatch(r"-?\d+", str(params.get("Seed")).strip()):
+    seed, seed_type = seed_of(get("Seed"))
+    if seed_type == "str" and _DECIMAL.fullmatch(str(get("Seed")).strip()):
         seed_type = "int"  # infotext is all text; a plain decimal is how A1111 writes an int
-    width = to_int(params.get("Size-1"))
-    height = to_int(params.get("Size-2"))
+    width = to_int(get("Size-1"))
+    height = to_int(get("Size-2"))
     if width is None:
-        width, height = size_of(params.get("Size"))
-    steps = to_int(params.get("Steps"))
-    cfg = to_float(params.get("CFG scale"))
-    sampler = params.get("Sampler")
-    schedule = params.get("Schedule type") or params.get("Sampler sigma")
-    style = "a1111" if not params.get("Sampler sigma") else "sdnext"
+        width, height = size_of(get("Size"))
+    steps = to_int(get("Steps"))
+    cfg = to_float(get("CFG scale"))
+    sampler = get("Sampler")
+    schedule = get("Schedule type") or get("Sampler sigma")
+    style = "a1111" if not get("Sampler sigma") else "sdnext"
     cs, csch = canonical_pair(sampler, schedule, style=style, version=version)
     if style == "sdnext" and csch is None:
         csch = "default"
-    denoise = to_float(params.get("Denoising strength"))
-    hires = any(
-        k in params for k in ("Hires upscale", "Hires resize-1", "Hires steps", "Hires upscaler", "Hires size-1")
-    )
+    denoise = to_float(get("Denoising strength"))
+    hires = not _HIRES_KEYS.isdisjoint(params)
     passes = [
         SamplingPass(
             kind="txt2img" if hires or denoise is None else "img2img",
@@ -260,23 +261,23 @@ def record_from_infotext(
     ]
     final_w, final_h = width, height
     if hires and width and height:
-        hw = to_int(params.get("Hires resize-1")) or to_int(params.get("Hires size-1"))
-        hh = to_int(params.get("Hires resize-2")) or to_int(params.get("Hires size-2"))
-        scale = to_float(params.get("Hires upscale") or params.get("Hires scale"))
+        hw = to_int(get("Hires resize-1")) or to_int(get("Hires size-1"))
+        hh = to_int(get("Hires resize-2")) or to_int(get("Hires size-2"))
+        scale = to_float(get("Hires upscale") or get("Hires scale"))
         if not hw and scale:
             hw, hh = int(width * scale), int(height * scale)
-        h_sampler = params.get("Hires sampler")
+        h_sampler = get("Hires sampler")
         if not h_sampler or h_sampler == "Use same sampler":
             h_sampler = sampler
-        h_sched = params.get("Hires schedule type") or schedule
+        h_sched = get("Hires schedule type") or schedule
         hcs, hcsch = canonical_pair(h_sampler, h_sched, style=style, version=version)
-        h_model = params.get("Hires checkpoint")
+        h_model = get("Hires checkpoint")
         passes.append(
             SamplingPass(
                 kind="hires",
                 seed=seed,
-                steps=to_int(params.get("Hires steps")) or steps,
-                cfg_scale=to_float(params.get("Hires CFG Scale")) or cfg,
+                steps=to_int(get("Hires steps")) or steps,
+                cfg_scale=to_float(get("Hires CFG Scale")) or cfg,
                 sampler=h_sampler,
                 scheduler=h_sched,
                 canonical_sampler=hcs,
@@ -285,28 +286,28 @@ def record_from_infotext(
                 width=hw,
                 height=hh,
                 model=None if not h_model or h_model == "Use same checkpoint" else str(h_model),
-                prompt=params.get("Hires prompt") or None,
-                negative_prompt=params.get("Hires negative prompt") or None,
+                prompt=get("Hires prompt") or None,
+                negative_prompt=get("Hires negative prompt") or None,
             )
         )
         final_w, final_h = hw, hh
-    model_hashes = hash_forms(params.get("Model hash"))
-    civitai = params.get("Hashes") if isinstance(params.get("Hashes"), dict) else {}
+    model_hashes = hash_forms(get("Model hash"))
+    civitai = get("Hashes") if isinstance(get("Hashes"), dict) else {}
     if isinstance(civitai, dict) and civitai.get("model"):
         model_hashes.update(hash_forms(civitai["model"]))
-    model_name = params.get("Model") or params.get("model_name")
+    model_name = get("Model") or get("model_name")
     model = (
         ModelRef(name=str(model_name) if model_name else None, hashes=model_hashes)
         if (model_name or model_hashes)
         else None
     )
     vae = None
-    if params.get("VAE") or params.get("VAE hash"):
-        vae = ModelRef(name=params.get("VAE"), hashes=hash_forms(params.get("VAE hash")))
-    precision = {k: str(params[k]) for k in _PRECISION_KEYS if k in params}
+    if get("VAE") or get("VAE hash"):
+        vae = ModelRef(name=get("VAE"), hashes=hash_forms(get("VAE hash")))
+    precision = {k: str(v) for k, v in params.items() if k in _PRECISION_SET}
     extra = {k: v for k, v in params.items() if k not in _MAPPED}
     raw_text = dict(raw.fields)
-    clip_skip = to_int(params.get("Clip skip"))
+    clip_skip = to_int(get("Clip skip"))
     return GenerationRecord(
         generator=generator,
         generator_name=name,
@@ -315,10 +316,10 @@ def record_from_infotext(
         negative_prompt=negative if negative is not None else "",
         seed=seed,
         seed_type=seed_type,
-        variation_seed=to_int(params.get("Variation seed")),
-        variation_strength=to_float(params.get("Variation seed strength")),
-        rng=params.get("RNG"),
-        ensd=to_int(params.get("ENSD")),
+        variation_seed=to_int(get("Variation seed")),
+        variation_strength=to_float(get("Variation seed strength")),
+        rng=get("RNG"),
+        ensd=to_int(get("ENSD")),
         sampler=sampler,
         scheduler=schedule,
         canonical_sampler=cs,
@@ -337,8 +338,8 @@ def record_from_infotext(
         passes=tuple(passes),
         postprocessing=tuple(_postprocessing(params, raw)),
         precision=precision,
-        batch_size=to_int(params.get("Batch size")),
-        batch_index=to_int(params.get("Batch pos")),
+        batch_size=to_int(get("Batch size")),
+        batch_index=to_int(get("Batch pos")),
         extra=extra,
         raw=raw_text,
     )
@@ -348,6 +349,8 @@ class A1111Reader:
     """A1111-family infotext in any carrier."""
 
     name: ClassVar[str] = "a1111"
+    #: the only fields accept() looks at: a file with none of them skips this reader
+    carriers: ClassVar[frozenset[str]] = frozenset(_CARRIERS)
 
     def accept(self, raw: RawMetadata) -> bool:
         return carrier(raw) is not None
@@ -363,6 +366,8 @@ class PaddleReader:
     """PaddleNLP/ppdiffusers: A1111-looking text, but one parameter per line."""
 
     name: ClassVar[str] = "paddlenlp"
+    #: the only fields accept() looks at: a file with none of them skips this reader
+    carriers: ClassVar[frozenset[str]] = frozenset({"parameters"})
 
     def accept(self, raw: RawMetadata) -> bool:
         return raw.fields.get("Software", "").startswith("PaddleNLP") and "parameters" in raw.fields

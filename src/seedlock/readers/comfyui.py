@@ -45,16 +45,12 @@ _LATENT_INPUTS = (
 _TEXT_KEYS = ("text", "text_g", "t5xxl", "clip_l", "text_l", "prompt", "string", "value", "positive")
 _SCALAR_KEYS = ("seed", "noise_seed", "value", "int", "float", "number", "steps", "cfg", "Value")
 _MAX_WALK = 10_000
+_EMBEDDING = re.compile(r"embedding:([^\s,()]+)")
 
 
 def _is_link(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], (str, int))
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
+    # exact type checks: JSON gives plain list/str/int, and bool (an int subclass) is no link
+    return type(value) is list and len(value) == 2 and type(value[1]) is int and type(value[0]) in (str, int)
 
 
 @dataclass
@@ -85,12 +81,13 @@ class Graph:
     """An API graph with link-following helpers; every walk is bounded."""
 
     def __init__(self, data: dict[str, Any]) -> None:
-        self.nodes: dict[str, dict[str, Any]] = {
-            str(k): v
-            for k, v in data.items()
-            if isinstance(v, dict) and isinstance(v.get("class_type"), str) and isinstance(v.get("inputs", {}), dict)
-        }
-        self.order = {k: i for i, k in enumerate(self.nodes)}
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.order: dict[str, int] = {}
+        for k, v in data.items():
+            if type(v) is dict and type(v.get("class_type")) is str and type(v.get("inputs", {})) is dict:
+                key = k if type(k) is str else str(k)
+                self.order[key] = len(self.nodes)
+                self.nodes[key] = v
         self.adapters: list[Adapter] = []
         self.clip_skip: int | None = None
         self.guidance: float | None = None
@@ -103,9 +100,13 @@ class Graph:
             raise fail("comfyui", "graph walk exceeded its bound (cyclic or huge graph)")
 
     def node(self, link: Any) -> tuple[str, dict[str, Any], int] | None:
-        if not _is_link(link):
+        if type(link) is not list or len(link) != 2 or type(link[1]) is not int:
             return None
-        nid = str(link[0])
+        nid = link[0]
+        if type(nid) is not str:
+            if type(nid) is not int:
+                return None
+            nid = str(nid)
         n = self.nodes.get(nid)
         return (nid, n, link[1]) if n is not None else None
 
@@ -454,7 +455,7 @@ def record_from_graph(
             adapters.append(a)
     prompt_texts = first.positive
     for text in prompt_texts + first.negative:
-        for name in re.findall(r"embedding:([^\s,()]+)", text):
+        for name in _EMBEDDING.findall(text) if "embedding:" in text else ():
             adapters.append(Adapter(kind="embedding", name=name.rstrip(".,")))
     vae = None
     post: list[PostProcess] = []
@@ -535,6 +536,10 @@ class ComfyUIReader:
     """ComfyUI API graphs in PNG ``prompt``, WebP/JPEG EXIF (Make/Model/UserComment)."""
 
     name: ClassVar[str] = "comfyui"
+    #: the only fields accept() looks at: a file with none of them skips this reader
+    carriers: ClassVar[frozenset[str]] = frozenset(
+        {"prompt", "workflow", EXIF_MODEL, EXIF_MAKE, EXIF_IMAGE_DESCRIPTION, EXIF_USER_COMMENT}
+    )
 
     def accept(self, raw: RawMetadata) -> bool:
         return find_graph(raw) is not None or '"nodes"' in raw.fields.get("workflow", "")[:2000]

@@ -34,6 +34,10 @@ def _join(value: Any) -> str | None:
 
 class FooocusReader:
     name: ClassVar[str] = "fooocus"
+    #: the only fields accept() looks at: a file with none of them skips this reader
+    carriers: ClassVar[frozenset[str]] = frozenset(
+        {"fooocus_scheme", "parameters", "Comment", EXIF_MAKER_NOTE, EXIF_USER_COMMENT, JPEG_COMMENT}
+    )
 
     def accept(self, raw: RawMetadata) -> bool:
         if _carrier(raw) is not None:
@@ -185,6 +189,8 @@ class FooocusReader:
 
 class RuinedFooocusReader:
     name: ClassVar[str] = "ruinedfooocus"
+    #: the only fields accept() looks at: a file with none of them skips this reader
+    carriers: ClassVar[frozenset[str]] = frozenset({"parameters", EXIF_USER_COMMENT})
 
     def accept(self, raw: RawMetadata) -> bool:
         text = raw.fields.get("parameters") or raw.fields.get(EXIF_USER_COMMENT) or ""
