@@ -55,3 +55,9 @@ def test_refuses_what_it_cannot_copy() -> None:
 
     with pytest.raises(TypeError):
         dict_init(Slotted)
+
+
+def test_pass_to_dict_lists_every_field_in_order() -> None:
+    p = SamplingPass(seed=3, steps=20, node="9")
+    assert list(p.to_dict()) == [f.name for f in dataclasses.fields(SamplingPass)]
+    assert p.to_dict()["seed"] == 3 and p.to_dict()["node"] == "9"

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Any
@@ -141,7 +141,8 @@ class SamplingPass:
     node: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        # dict_init fills __dict__ with exactly the fields, in declaration order
+        return dict(self.__dict__)
 
 
 @dict_init

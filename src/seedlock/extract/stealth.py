@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from typing import Any
 
 from seedlock.errors import MetadataTooLarge
 from seedlock.extract._raw import MAX_TEXT_BYTES
@@ -27,11 +26,18 @@ _SIGNATURES = {
 MAX_PIXELS = 64 * 1024 * 1024
 
 
-def _bits_to_bytes(bits: Any) -> bytes:
-    import numpy as np
+#: byte value -> its least-significant bit, and bit value -> ASCII digit, for bytes.translate
+_LSB = bytes(v & 1 for v in range(256))
+_DIGIT = bytes(48 + (v & 1) for v in range(256))
 
+
+def _bits_to_bytes(bits: bytes) -> bytes:
+    """Pack a run of 0/1 bytes, most significant first, without numpy (its import alone
+    costs more than a scan): the bits become ASCII digits and one base-2 ``int``."""
     n = len(bits) - len(bits) % 8
-    return bytes(np.packbits(bits[:n]))
+    if n == 0:
+        return b""
+    return int(bits[:n].translate(_DIGIT), 2).to_bytes(n // 8, "big")
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -45,7 +51,7 @@ def _gunzip(data: bytes) -> bytes:
     return out
 
 
-def _decode(bits: Any, channel: str) -> tuple[str, str] | None:
+def _decode(bits: bytes, channel: str) -> tuple[str, str] | None:
     if len(bits) < 15 * 8 + 32:
         return None
     sig = _bits_to_bytes(bits[:120])
@@ -70,9 +76,8 @@ def read_stealth(path: str) -> tuple[str, str] | None:
     Alpha is checked first (the common case and the cheap one), then RGB.
     """
     try:
-        import numpy as np
         from PIL import Image
-    except ImportError:  # pragma: no cover - both are core dependencies
+    except ImportError:  # pragma: no cover - a core dependency
         return None
     try:
         with Image.open(path) as opened:
@@ -82,15 +87,15 @@ def read_stealth(path: str) -> tuple[str, str] | None:
             if img.mode == "P":
                 img = img.convert("RGBA")
             bands = img.getbands()
-            arr: Any = None
             if "A" in bands:
-                alpha = np.asarray(img.getchannel("A"))
-                found = _decode((alpha.T & 1).ravel(), "alpha")
+                # transposed, each row of bytes is one column: the column-major bit order
+                alpha = img.getchannel("A").transpose(Image.Transpose.TRANSPOSE).tobytes()
+                found = _decode(alpha.translate(_LSB), "alpha")
                 if found:
                     return found
             if set("RGB") <= set(bands):
-                arr = np.asarray(img.convert("RGB") if img.mode != "RGB" else img)
-                found = _decode((arr.transpose(1, 0, 2) & 1).ravel(), "rgb")
+                rgb = img.convert("RGB") if img.mode != "RGB" else img
+                found = _decode(rgb.transpose(Image.Transpose.TRANSPOSE).tobytes().translate(_LSB), "rgb")
                 if found:
                     return found
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
