@@ -68,16 +68,6 @@ def decode(path: str | Path, mode: str | None = None) -> np.ndarray[Any, Any]:
     return arr
 
 
-def has_alpha(path: str | Path) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return "A" in img.getbands() or "transparency" in img.info
-    except (OSError, ValueError) as exc:
-        raise ImageFormatError(f"cannot decode pixels ({exc})", path=str(path)) from None
-
-
 def pixel_hash(arr: np.ndarray[Any, Any]) -> str:
     """sha256 of the decoded buffer, prefixed by its shape so 2x8 and 4x4 never collide."""
     h = hashlib.sha256(f"{arr.shape[1]}x{arr.shape[0]}x{arr.shape[2]}:".encode())
@@ -254,8 +244,8 @@ def _decode_and_hash(path: str | Path) -> tuple[np.ndarray[Any, Any], str]:
     return arr, pixel_hash(arr)
 
 
-def compare_images(a: str | Path, b: str | Path) -> PixelReport:
-    """Decode both images to one layout and compare.
+def decode_pair(a: str | Path, b: str | Path) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], tuple[str, str]]:
+    """Both images decoded to one layout, and their pixel hashes.
 
     The two files are decoded and hashed in two threads (Pillow's decoders and hashlib
     release the GIL). When only one has alpha, the other gains an opaque alpha channel,
@@ -270,7 +260,13 @@ def compare_images(a: str | Path, b: str | Path) -> PixelReport:
         else:
             arr_b = _with_opaque_alpha(arr_b)
             hb = pixel_hash(arr_b)
-    return compare_arrays(arr_a, arr_b, hashes=(ha, hb))
+    return arr_a, arr_b, (ha, hb)
+
+
+def compare_images(a: str | Path, b: str | Path) -> PixelReport:
+    """Decode both images to one layout (:func:`decode_pair`) and compare."""
+    arr_a, arr_b, hashes = decode_pair(a, b)
+    return compare_arrays(arr_a, arr_b, hashes=hashes)
 
 
 def _with_opaque_alpha(rgb: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

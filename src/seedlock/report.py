@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seedlock.compare import Comparison
-from seedlock.pixels import decode, has_alpha
+from seedlock.pixels import decode_pair
 from seedlock.prompt_diff import PromptDiff, visible
 from seedlock.writer import atomic_write_bytes
 
@@ -119,8 +119,7 @@ def render_html(c: Comparison) -> str:
     vclass = "v-" + (c.pixels.verdict.replace(" ", "-") if c.pixels else "none")
     images = ""
     if c.pixels:
-        mode = "RGBA" if (has_alpha(c.a_path) or has_alpha(c.b_path)) else "RGB"
-        a, b = decode(c.a_path, mode), decode(c.b_path, mode)
+        a, b, _ = decode_pair(c.a_path, c.b_path)
         ua, ub = _data_uri(a), _data_uri(b)
         heat = _data_uri(_heatmap(a, b)) if a.shape == b.shape else ua
         p = c.pixels

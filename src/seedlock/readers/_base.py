@@ -19,8 +19,9 @@ class Reader(Protocol):
     """A generator dialect: ``accept`` sniffs keys cheaply, ``parse`` builds the record."""
 
     name: ClassVar[str]
-    #: optional: the field names accept() looks at; a reader without it is always tried
-    #: (a class attribute ``carriers: ClassVar[frozenset[str]]``)
+    #: Optional, so not declared here: a class attribute ``carriers: ClassVar[frozenset[str]]``
+    #: naming the only fields accept() looks at. A file with none of them skips the reader;
+    #: a reader without it is always tried.
 
     def accept(self, raw: RawMetadata) -> bool: ...
 

@@ -180,7 +180,7 @@ def _adapters(prompt: str, params: dict[str, Any]) -> list[Adapter]:
             )
         )
     for key, value in params.items():
-        if key[:1] == "C" and _CONTROLNET.match(key) and isinstance(value, str):
+        if key.startswith("ControlNet") and _CONTROLNET.match(key) and isinstance(value, str):
             cn = parse_params(value)
             out.append(
                 Adapter(
@@ -197,7 +197,7 @@ def _postprocessing(params: dict[str, Any], raw: RawMetadata) -> list[PostProces
     out: list[PostProcess] = []
     if params.get("Face restoration"):
         out.append(PostProcess(kind="face_restore", name=str(params["Face restoration"])))
-    ad = {k: v for k, v in params.items() if k[:1] == "A" and k.startswith("ADetailer")}
+    ad = {k: v for k, v in params.items() if k.startswith("ADetailer")}
     if ad:
         out.append(PostProcess(kind="adetailer", name=str(ad.get("ADetailer model")), params=ad))
     for key in ("extras", "postprocessing"):
@@ -349,7 +349,6 @@ class A1111Reader:
     """A1111-family infotext in any carrier."""
 
     name: ClassVar[str] = "a1111"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset(_CARRIERS)
 
     def accept(self, raw: RawMetadata) -> bool:
@@ -366,7 +365,6 @@ class PaddleReader:
     """PaddleNLP/ppdiffusers: A1111-looking text, but one parameter per line."""
 
     name: ClassVar[str] = "paddlenlp"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"parameters"})
 
     def accept(self, raw: RawMetadata) -> bool:

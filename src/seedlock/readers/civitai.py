@@ -39,7 +39,6 @@ def _resources(res: Any) -> tuple[ModelRef | None, list[Adapter]]:
 
 class CivitaiReader:
     name: ClassVar[str] = "civitai"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({EXIF_USER_COMMENT, "parameters"})
 
     def accept(self, raw: RawMetadata) -> bool:

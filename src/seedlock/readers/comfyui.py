@@ -81,13 +81,12 @@ class Graph:
     """An API graph with link-following helpers; every walk is bounded."""
 
     def __init__(self, data: dict[str, Any]) -> None:
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.order: dict[str, int] = {}
-        for k, v in data.items():
-            if type(v) is dict and type(v.get("class_type")) is str and type(v.get("inputs", {})) is dict:
-                key = k if type(k) is str else str(k)
-                self.order[key] = len(self.nodes)
-                self.nodes[key] = v
+        self.nodes: dict[str, dict[str, Any]] = {
+            str(k): v
+            for k, v in data.items()
+            if isinstance(v, dict) and isinstance(v.get("class_type"), str) and isinstance(v.get("inputs", {}), dict)
+        }
+        self.order = {k: i for i, k in enumerate(self.nodes)}
         self.adapters: list[Adapter] = []
         self.clip_skip: int | None = None
         self.guidance: float | None = None
@@ -100,13 +99,9 @@ class Graph:
             raise fail("comfyui", "graph walk exceeded its bound (cyclic or huge graph)")
 
     def node(self, link: Any) -> tuple[str, dict[str, Any], int] | None:
-        if type(link) is not list or len(link) != 2 or type(link[1]) is not int:
+        if not _is_link(link):
             return None
-        nid = link[0]
-        if type(nid) is not str:
-            if type(nid) is not int:
-                return None
-            nid = str(nid)
+        nid = str(link[0])
         n = self.nodes.get(nid)
         return (nid, n, link[1]) if n is not None else None
 
@@ -536,7 +531,6 @@ class ComfyUIReader:
     """ComfyUI API graphs in PNG ``prompt``, WebP/JPEG EXIF (Make/Model/UserComment)."""
 
     name: ClassVar[str] = "comfyui"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset(
         {"prompt", "workflow", EXIF_MODEL, EXIF_MAKE, EXIF_IMAGE_DESCRIPTION, EXIF_USER_COMMENT}
     )

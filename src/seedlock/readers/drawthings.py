@@ -17,7 +17,6 @@ _JSON = re.compile(r"<exif:UserComment>.*?<rdf:li[^>]*>(.*?)</rdf:li>", re.S)
 
 class DrawThingsReader:
     name: ClassVar[str] = "drawthings"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({XMP})
 
     def accept(self, raw: RawMetadata) -> bool:

@@ -49,7 +49,6 @@ def _none(v: Any) -> Any:
 
 class EasyDiffusionReader:
     name: ClassVar[str] = "easydiffusion"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset(
         {"use_stable_diffusion_model", "Stable Diffusion model", EXIF_USER_COMMENT}
     )

@@ -34,7 +34,6 @@ def _join(value: Any) -> str | None:
 
 class FooocusReader:
     name: ClassVar[str] = "fooocus"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset(
         {"fooocus_scheme", "parameters", "Comment", EXIF_MAKER_NOTE, EXIF_USER_COMMENT, JPEG_COMMENT}
     )
@@ -189,7 +188,6 @@ class FooocusReader:
 
 class RuinedFooocusReader:
     name: ClassVar[str] = "ruinedfooocus"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"parameters", EXIF_USER_COMMENT})
 
     def accept(self, raw: RawMetadata) -> bool:

@@ -13,7 +13,6 @@ from seedlock.samplers import canonical_pair
 
 class HFSpaceReader:
     name: ClassVar[str] = "hf-space"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"parameters"})
 
     def accept(self, raw: RawMetadata) -> bool:

@@ -53,7 +53,6 @@ def _split_negative(prompt: str) -> tuple[str, str]:
 
 class InvokeAIReader:
     name: ClassVar[str] = "invokeai"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"invokeai_metadata", "sd-metadata", "Dream"})
 
     def accept(self, raw: RawMetadata) -> bool:

@@ -49,7 +49,6 @@ def _fields(raw: RawMetadata) -> dict[str, Any] | None:
 
 class NovelAIReader:
     name: ClassVar[str] = "novelai"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"Software", "Comment", EXIF_USER_COMMENT, STEALTH})
 
     def accept(self, raw: RawMetadata) -> bool:

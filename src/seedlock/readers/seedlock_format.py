@@ -22,7 +22,6 @@ def _text(raw: RawMetadata) -> str | None:
 
 class SeedlockReader:
     name: ClassVar[str] = "seedlock"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({PNG_KEY, EXIF_MAKER_NOTE})
 
     def accept(self, raw: RawMetadata) -> bool:

@@ -14,7 +14,6 @@ from seedlock.record import GenerationRecord, Generator, ModelRef
 
 class StabilityMatrixReader:
     name: ClassVar[str] = "stability-matrix"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"smproj", "parameters-json"})
 
     def accept(self, raw: RawMetadata) -> bool:

@@ -50,7 +50,6 @@ def _sui_hash(value: Any) -> dict[str, str]:
 
 class SwarmUIReader:
     name: ClassVar[str] = "swarmui"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"parameters", EXIF_USER_COMMENT, EXIF_MODEL})
 
     def accept(self, raw: RawMetadata) -> bool:

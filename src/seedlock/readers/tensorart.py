@@ -14,7 +14,6 @@ from seedlock.samplers import canonical_pair
 
 class TensorArtReader:
     name: ClassVar[str] = "tensorart"
-    #: the only fields accept() looks at: a file with none of them skips this reader
     carriers: ClassVar[frozenset[str]] = frozenset({"generation_data"})
 
     def accept(self, raw: RawMetadata) -> bool:
