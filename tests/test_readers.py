@@ -187,7 +187,7 @@ def test_reader_prefilter_changes_no_answer(images: Path, monkeypatch: pytest.Mo
 
     files = sorted(p for p in images.rglob("*") if p.is_file())
     fast = [outcome(p) for p in files]
-    monkeypatch.setattr(readers, "_candidates", lambda keys: readers._all_readers())
+    monkeypatch.setattr(readers, "_candidates", lambda keys: readers.READERS)
     assert [outcome(p) for p in files] == fast
 
 
@@ -225,3 +225,51 @@ def test_no_reader_accepts_without_one_of_its_carriers(images: Path) -> None:
                 checked += 1
                 assert not reader.carriers.isdisjoint(raw.fields), (reader.name, sorted(raw.fields))  # type: ignore[attr-defined]
     assert checked > 50
+
+
+def test_plugin_readers_load_only_when_no_builtin_reader_takes_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    import seedlock.readers as readers
+    from seedlock.extract import RawMetadata
+    from seedlock.record import GenerationRecord, Generator
+
+    class MyToolReader:
+        name = "mytool"
+
+        def accept(self, raw: RawMetadata) -> bool:
+            return "MyTool" in raw.fields
+
+        def parse(self, raw: RawMetadata) -> GenerationRecord:
+            return GenerationRecord(
+                generator=Generator.UNKNOWN, generator_name="MyTool", seed=int(raw.fields["MyTool"])
+            )
+
+    class EntryPoint:
+        def __init__(self, name: str, target: object) -> None:
+            self.name, self._target = name, target
+
+        def load(self) -> object:
+            if isinstance(self._target, Exception):
+                raise self._target
+            return self._target
+
+    lookups: list[str] = []
+
+    def entry_points(*, group: str) -> list[EntryPoint]:
+        lookups.append(group)
+        return [EntryPoint("broken", ImportError("no module")), EntryPoint("mytool", MyToolReader)]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(readers, "_plugins", None)
+    a1111 = RawMetadata(format="png")
+    a1111.add("parameters", "a cat\nSteps: 20, Sampler: Euler, Seed: 7, Size: 512x512", "png:tEXt")
+    assert readers.parse_raw(a1111).seed == 7
+    assert lookups == []  # a built-in reader took it: no distribution scan
+    mine = RawMetadata(format="png")
+    mine.add("MyTool", "42", "png:tEXt")
+    rec = readers.parse_raw(mine)
+    assert (rec.generator_name, rec.seed) == ("MyTool", 42)
+    assert lookups == ["seedlock.readers"]  # once, and the broken plugin is skipped
+    readers.parse_raw(mine)
+    assert lookups == ["seedlock.readers"]

@@ -8,6 +8,15 @@ import click
 from seedlock import __version__
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from seedlock._compiled import build_label
+
+    click.echo(f"seedlock, version {__version__} ({build_label()})")
+    ctx.exit()
+
+
 class _LazyGroup(click.Group):
     """Import each command's module only when it runs (or when help lists it)."""
 
@@ -40,7 +49,14 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="seedlock")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version (and whether the read path is compiled) and exit.",
+)
 def cli() -> None:
     """Make diffusion images reproducible, and explain why they are not."""
 

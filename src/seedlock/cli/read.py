@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
+import orjson
 
 from seedlock.cli._errors import EXIT_ERROR, error, handle_errors, message_for
 from seedlock.readers import read
@@ -89,6 +90,15 @@ def _short(text: str | None, limit: int = 100) -> str | None:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
+def _line(obj: dict[str, Any]) -> str:
+    """One JSON Lines record. orjson is several times faster than json on records this
+    size and writes the same text for them; json takes integers beyond 64 bits."""
+    try:
+        return orjson.dumps(obj).decode() + "\n"
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dict[str, Any] | None, int, str | None]:
     """Read one file: (text output, JSON object for --json, status 0/1/2, error message)."""
     try:
@@ -96,7 +106,7 @@ def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dic
     except Exception as exc:
         msg = message_for(exc)
         err: dict[str, Any] = {"path": path, "generator": "none", "error": msg}
-        return (json.dumps(err, ensure_ascii=False) + "\n" if mode == "jsonl" else None), err, 2, msg
+        return (_line(err) if mode == "jsonl" else None), err, 2, msg
     status = 1 if rec.generator in (Generator.NONE, Generator.C2PA) else 0
     if mode == "text":
         return "\n".join(summary_lines(path, rec)) + "\n", None, status, None
@@ -104,7 +114,7 @@ def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dic
     obj["path"] = path
     obj["error"] = None
     if mode == "jsonl":
-        return json.dumps(obj, ensure_ascii=False) + "\n", None, status, None
+        return _line(obj), None, status, None
     return None, obj, status, None
 
 

@@ -5,13 +5,21 @@ alpha LSBs (one bit per pixel) or the R, G, B LSBs in turn (three per pixel); a
 15-byte ASCII signature, a 32-bit big-endian payload length in *bits*, then the
 payload, gzip-compressed for the ``*comp`` signatures. This survives sites that strip
 chunks, which is why it is scanned only when nothing else is found (or when asked):
-it needs the decoded pixels.
+it needs pixels.
+
+Because the bits run down whole columns from the left, a payload lives in the first
+few columns. PNG filters (Sub, Up, Average, Paeth) only look left and up, so the
+first ``k`` pixels of every scanline decode on their own: an 8-bit, non-interlaced PNG
+is inflated only as far as needed (152 rows settle "no signature"), and only its
+first columns are unfiltered. Other images take the full decode through Pillow.
 """
 
 from __future__ import annotations
 
 import gzip
+import struct
 import zlib
+from typing import IO
 
 from seedlock.errors import MetadataTooLarge
 from seedlock.extract._raw import MAX_TEXT_BYTES
@@ -24,7 +32,10 @@ _SIGNATURES = {
 }
 #: Largest image (pixels) decoded for a stealth scan; larger files are skipped.
 MAX_PIXELS = 64 * 1024 * 1024
-
+#: signature (15 bytes) and payload length (32 bits)
+_HEADER_BITS = 15 * 8 + 32
+#: LSBs each channel gives per pixel
+_PER_PIXEL = {"alpha": 1, "rgb": 3}
 
 #: byte value -> its least-significant bit, and bit value -> ASCII digit, for bytes.translate
 _LSB = bytes(v & 1 for v in range(256))
@@ -51,18 +62,23 @@ def _gunzip(data: bytes) -> bytes:
     return out
 
 
-def _decode(bits: bytes, channel: str) -> tuple[str, str] | None:
-    if len(bits) < 15 * 8 + 32:
+def _header(bits: bytes, channel: str) -> tuple[bytes, bool, int] | None:
+    """The signature, whether the payload is gzipped, and its length in bits; or None."""
+    if len(bits) < _HEADER_BITS:
         return None
     sig = _bits_to_bytes(bits[:120])
     entry = _SIGNATURES.get(sig)
     if entry is None or entry[0] != channel:
         return None
-    length = int.from_bytes(_bits_to_bytes(bits[120:152]), "big")
-    if length <= 0 or length > len(bits) - 152:
+    length = int.from_bytes(_bits_to_bytes(bits[120:_HEADER_BITS]), "big")
+    if length <= 0:
         return None
-    payload = _bits_to_bytes(bits[152 : 152 + length])
-    if entry[1]:
+    return sig, entry[1], length
+
+
+def _payload(bits: bytes, sig: bytes, compressed: bool, length: int) -> tuple[str, str] | None:
+    payload = _bits_to_bytes(bits[_HEADER_BITS : _HEADER_BITS + length])
+    if compressed:
         try:
             payload = _gunzip(payload)
         except (OSError, EOFError, zlib.error):
@@ -70,11 +86,151 @@ def _decode(bits: bytes, channel: str) -> tuple[str, str] | None:
     return sig.decode("ascii"), payload.decode("utf-8", errors="replace")
 
 
+def _decode(bits: bytes, channel: str) -> tuple[str, str] | None:
+    found = _header(bits, channel)
+    if found is None or found[2] > len(bits) - _HEADER_BITS:
+        return None
+    return _payload(bits, *found)
+
+
 def read_stealth(path: str) -> tuple[str, str] | None:
     """Return ``(signature, text)`` hidden in the image's LSBs, or None.
 
     Alpha is checked first (the common case and the cheap one), then RGB.
     """
+    try:
+        with open(path, "rb") as f:
+            return _scan_png(f)
+    except _Unsupported:
+        return _scan_decoded(path)
+    except (OSError, ValueError, zlib.error, struct.error):
+        return None
+
+
+# --- 8-bit non-interlaced PNG: only the rows and columns the payload uses --------------
+
+
+class _Unsupported(Exception):
+    """Not a PNG layout the column reader handles; decode the whole image instead."""
+
+
+#: PNG colour type (8 bits per sample) -> (bytes per pixel, Pillow mode, channels to scan)
+_PNG_LAYOUTS: dict[int, tuple[int, str, tuple[str, ...]]] = {
+    6: (4, "RGBA", ("alpha", "rgb")),
+    2: (3, "RGB", ("rgb",)),
+    4: (2, "LA", ("alpha",)),
+    0: (1, "L", ()),
+}
+
+
+class _Scanlines:
+    """The filtered scanlines of a PNG, inflated from its IDAT chunks only as far as asked."""
+
+    #: scanlines inflated per step, so a wide image never sits whole in memory
+    _BLOCK = 64
+
+    def __init__(self, f: IO[bytes], stride: int) -> None:
+        self._f = f
+        self._stride = stride
+        self._z = zlib.decompressobj()
+
+    def take(self, n: int, keep: int) -> list[bytes]:
+        """The next ``n`` scanlines, each cut to its first ``keep`` bytes (filter byte included)."""
+        rows: list[bytes] = []
+        stride = self._stride
+        while len(rows) < n:
+            want = min(n - len(rows), self._BLOCK) * stride
+            data = self._inflate(want)
+            rows.extend(data[i : i + keep] for i in range(0, want, stride))
+        return rows
+
+    def _inflate(self, want: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got < want:
+            src = self._z.unconsumed_tail or self._next_idat()
+            if not src or self._z.eof:
+                raise ValueError("image data ends early")
+            piece = self._z.decompress(src, want - got)
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
+
+    def _next_idat(self) -> bytes:
+        f = self._f
+        while True:
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                return b""
+            length, kind = struct.unpack(">I4s", hdr)
+            if kind == b"IDAT":
+                body = f.read(length)
+                f.seek(4, 1)
+                return body
+            if kind == b"IEND":
+                return b""
+            f.seek(length + 4, 1)
+
+
+def _extent(bits: int, channel: str, height: int) -> tuple[int, int]:
+    """(columns, rows) of the top-left block that holds the first ``bits`` bits."""
+    pixels = -(-bits // _PER_PIXEL[channel])
+    cols = -(-pixels // height)
+    return cols, (height if cols > 1 else pixels)
+
+
+def _channel_bits(rows: list[bytes], cols: int, bpp: int, mode: str, channel: str) -> bytes:
+    """Unfilter the first ``cols`` pixels of these scanlines; their LSBs, column-major."""
+    from PIL import Image
+
+    data = b"".join([r[: 1 + cols * bpp] for r in rows])
+    img = Image.frombytes(mode, (cols, len(rows)), zlib.compress(data, 0), "zip", mode)
+    if channel == "alpha":
+        img = img.getchannel("A")
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    return img.transpose(Image.Transpose.TRANSPOSE).tobytes().translate(_LSB)
+
+
+def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
+    head = f.read(33)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise _Unsupported
+    width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    layout = _PNG_LAYOUTS.get(ctype)
+    if layout is None or depth != 8 or interlace:
+        raise _Unsupported
+    bpp, mode, channels = layout
+    if not channels or width * height == 0 or width * height > MAX_PIXELS:
+        return None
+    stride = 1 + width * bpp
+    lines = _Scanlines(f, stride)
+    probe = {c: _extent(_HEADER_BITS, c, height) for c in channels}
+    if any(cols > width for cols, _ in probe.values()):
+        probe = {c: e for c, e in probe.items() if e[0] <= width}
+    if not probe:
+        return None
+    first = lines.take(max(rows for _, rows in probe.values()), stride)
+    for channel, (cols, rows) in probe.items():
+        found = _header(_channel_bits(first[:rows], cols, bpp, mode, channel), channel)
+        if found is None:
+            continue
+        sig, compressed, length = found
+        if length > width * height * _PER_PIXEL[channel] - _HEADER_BITS:
+            continue
+        cols, rows = _extent(_HEADER_BITS + length, channel, height)
+        keep = 1 + cols * bpp
+        block = first[:rows]
+        if rows > len(first):
+            block += lines.take(rows - len(first), keep)
+        return _payload(_channel_bits(block, cols, bpp, mode, channel), sig, compressed, length)
+    return None
+
+
+# --- anything else: decode it all through Pillow ------------------------------------------
+
+
+def _scan_decoded(path: str) -> tuple[str, str] | None:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - a core dependency

@@ -9,9 +9,8 @@ tried after the built-in ones.
 
 from __future__ import annotations
 
-import logging
 import os
-from importlib.metadata import entry_points
+from collections.abc import Iterator
 
 from seedlock.errors import ReaderError, SeedlockError, UnrecognizedMetadata
 from seedlock.extract import RawMetadata, extract
@@ -32,8 +31,6 @@ from seedlock.readers.tensorart import TensorArtReader
 from seedlock.record import GenerationRecord, Generator
 
 __all__ = ["READERS", "Reader", "parse_raw", "read"]
-
-log = logging.getLogger(__name__)
 
 READERS: tuple[Reader, ...] = (
     SeedlockReader(),
@@ -84,39 +81,61 @@ _GENERIC_KEYS = {
 _plugins: tuple[Reader, ...] | None = None
 
 
-def _all_readers() -> tuple[Reader, ...]:
+def _plugin_readers() -> tuple[Reader, ...]:
+    """Readers registered under the ``seedlock.readers`` entry-point group.
+
+    Loaded once, and only when no built-in reader took a file: scanning the installed
+    distributions costs more than reading a whole folder of ordinary images.
+    """
     global _plugins
     if _plugins is None:
+        import logging
+        from importlib.metadata import entry_points
+
         found: list[Reader] = []
         try:
             for ep in entry_points(group="seedlock.readers"):
                 try:
                     found.append(ep.load()())
                 except Exception as exc:  # a broken plugin must not break reading
-                    log.warning("reader plugin %s failed to load: %s", ep.name, exc)
+                    logging.getLogger(__name__).warning("reader plugin %s failed to load: %s", ep.name, exc)
         except Exception:  # pragma: no cover - metadata backends vary
             found = []
         _plugins = tuple(found)
-    return READERS + _plugins
+    return _plugins
+
+
+def _all_readers() -> tuple[Reader, ...]:
+    return READERS + _plugin_readers()
+
+
+def _carried(reader: Reader, keys: frozenset[str]) -> bool:
+    carriers = getattr(reader, "carriers", None)
+    return carriers is None or not keys.isdisjoint(carriers)
 
 
 _by_keys: dict[frozenset[str], tuple[Reader, ...]] = {}
 
 
 def _candidates(keys: frozenset[str]) -> tuple[Reader, ...]:
-    """The readers whose ``carriers`` meet these field names, in priority order.
+    """The built-in readers whose ``carriers`` meet these field names, in priority order.
 
-    A reader without ``carriers`` (a plugin, say) is always tried. Folders hold few
-    distinct key sets, so the answer is kept per set.
+    Folders hold few distinct key sets, so the answer is kept per set.
     """
     found = _by_keys.get(keys)
     if found is None:
-        found = tuple(
-            r for r in _all_readers() if (c := getattr(r, "carriers", None)) is None or not keys.isdisjoint(c)
-        )
+        found = tuple(r for r in READERS if _carried(r, keys))
         if len(_by_keys) < 4096:
             _by_keys[keys] = found
     return found
+
+
+def _tried(keys: frozenset[str]) -> Iterator[Reader]:
+    """Built-in candidates, then plugins (a plugin without ``carriers`` is always tried)."""
+    yield from _candidates(keys)
+    for reader in _plugin_readers():
+        if _carried(reader, keys):
+            yield reader
 
 
 def _is_generic(raw: RawMetadata) -> bool:
@@ -131,7 +150,7 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
     """
     provenance = raw.c2pa.to_dict() if raw.c2pa else None
     attempts: list[ReaderError] = []
-    for reader in _candidates(frozenset(raw.fields)):
+    for reader in _tried(frozenset(raw.fields)):
         try:
             if not reader.accept(raw):
                 continue
@@ -139,7 +158,6 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
         except ReaderError as exc:
             exc.path = path
             attempts.append(exc)
-            log.debug("%s: reader %s failed: %s", path, reader.name, exc)
             continue
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
             attempts.append(ReaderError(f"{type(exc).__name__}: {exc}", reader=reader.name, path=path))

@@ -128,6 +128,8 @@ def size_of(value: Any) -> tuple[int | None, int | None]:
 
 
 _HEX = re.compile(r"^(?:0x)?([0-9a-fA-F]+)$")
+#: hex length -> hash form (a 12-digit checkpoint hash is a sha256 prefix)
+_HASH_BY_LENGTH = {64: "sha256", 10: "autov2", 8: "autov1", 12: "sha256"}
 
 
 def hash_forms(value: Any, *, lora: bool = False) -> dict[str, str]:
@@ -144,9 +146,4 @@ def hash_forms(value: Any, *, lora: bool = False) -> dict[str, str]:
     h = m.group(1).lower()
     if lora and len(h) == 12:
         return {"autov3": h}
-    return {
-        64: {"sha256": h},
-        10: {"autov2": h},
-        8: {"autov1": h},
-        12: {"sha256": h},
-    }.get(len(h), {"other": h})
+    return {_HASH_BY_LENGTH.get(len(h), "other"): h}

@@ -44,14 +44,12 @@ def _cut_json_values(line: str) -> tuple[str, dict[str, Any]]:
 
 
 def _items(rest: str, json_values: dict[str, Any], found: list[tuple[str, str]]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for key, value in found:
-        key = key.strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            with contextlib.suppress(ValueError):
-                value = json.loads(value)
-        params[key] = value
+    params: dict[str, Any] = {key.strip(): value.strip() for key, value in found}
+    if '"' in rest:  # a value in double quotes is a JSON string
+        for key, value in params.items():
+            if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+                with contextlib.suppress(ValueError):
+                    params[key] = json.loads(value)
     if json_values:
         params.update(json_values)
     return params
