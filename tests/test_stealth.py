@@ -195,3 +195,18 @@ def test_absurd_length_is_no_stealth(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     path.write_bytes(_png_every_filter(arr))
     assert read_stealth(str(path)) is None
+
+
+def test_plain_scan_holds_a_few_columns_not_the_image(tmp_path: Path) -> None:
+    """No signature: 152 rows are inflated step by step and only their first column is kept."""
+    import tracemalloc
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (600, 3000, 4), dtype=np.uint8)).save(path)
+    tracemalloc.start()
+    try:
+        assert read_stealth(str(path)) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak  # 7 MB of pixels, 1.8 MB in 152 full rows; one inflate step is 256 KiB

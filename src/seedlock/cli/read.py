@@ -123,6 +123,12 @@ def _chunk(args: tuple[list[str], str, bool, str]) -> list[tuple[str | None, dic
     return [_one(p, stealth, raw, mode) for p in files]
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's count)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
 #: below this many files a second process costs more than it saves
 PARALLEL_MIN_FILES = 400
 _CHUNK = 128
@@ -170,7 +176,7 @@ def read_cmd(
     """
     files = list(iter_images(paths, recursive))
     mode = "jsonl" if jsonl else "json" if as_json else "text"
-    jobs = jobs or min(os.cpu_count() or 1, 8)
+    jobs = jobs or min(_usable_cpus(), 8)
     worst = 0
     out = sys.stdout
     collected: list[dict[str, Any]] = []

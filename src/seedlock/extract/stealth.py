@@ -126,12 +126,13 @@ _PNG_LAYOUTS: dict[int, tuple[int, str, tuple[str, ...]]] = {
 class _Scanlines:
     """The filtered scanlines of a PNG, inflated from its IDAT chunks only as far as asked."""
 
-    #: scanlines inflated per step, so a wide image never sits whole in memory
-    _BLOCK = 64
+    #: bytes inflated per step (at least one scanline), so a big image never sits whole in memory
+    _STEP = 1 << 18
 
     def __init__(self, f: IO[bytes], stride: int) -> None:
         self._f = f
         self._stride = stride
+        self._rows_per_step = max(1, self._STEP // stride)
         self._z = zlib.decompressobj()
 
     def take(self, n: int, keep: int) -> list[bytes]:
@@ -139,7 +140,7 @@ class _Scanlines:
         rows: list[bytes] = []
         stride = self._stride
         while len(rows) < n:
-            want = min(n - len(rows), self._BLOCK) * stride
+            want = min(n - len(rows), self._rows_per_step) * stride
             data = self._inflate(want)
             rows.extend(data[i : i + keep] for i in range(0, want, stride))
         return rows
@@ -204,13 +205,15 @@ def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
     if not channels or width * height == 0 or width * height > MAX_PIXELS:
         return None
     stride = 1 + width * bpp
-    lines = _Scanlines(f, stride)
     probe = {c: _extent(_HEADER_BITS, c, height) for c in channels}
-    if any(cols > width for cols, _ in probe.values()):
-        probe = {c: e for c, e in probe.items() if e[0] <= width}
+    probe = {c: e for c, e in probe.items() if e[0] <= width}
     if not probe:
         return None
-    first = lines.take(max(rows for _, rows in probe.values()), stride)
+    data_start = f.tell()
+    # the header sits in the first column or few: keep only those bytes of each scanline
+    first = _Scanlines(f, stride).take(
+        max(rows for _, rows in probe.values()), 1 + max(cols for cols, _ in probe.values()) * bpp
+    )
     for channel, (cols, rows) in probe.items():
         found = _header(_channel_bits(first[:rows], cols, bpp, mode, channel), channel)
         if found is None:
@@ -219,10 +222,8 @@ def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
         if length > width * height * _PER_PIXEL[channel] - _HEADER_BITS:
             continue
         cols, rows = _extent(_HEADER_BITS + length, channel, height)
-        keep = 1 + cols * bpp
-        block = first[:rows]
-        if rows > len(first):
-            block += lines.take(rows - len(first), keep)
+        f.seek(data_start)  # a payload: inflate again, keeping as many columns as it spans
+        block = _Scanlines(f, stride).take(rows, 1 + cols * bpp)
         return _payload(_channel_bits(block, cols, bpp, mode, channel), sig, compressed, length)
     return None
 
