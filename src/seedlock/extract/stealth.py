@@ -114,6 +114,8 @@ class _Unsupported(Exception):
     """Not a PNG layout the column reader handles; decode the whole image instead."""
 
 
+#: scanline bytes kept whole while looking for a signature (a 1024-wide RGBA image's 152 rows fit)
+_KEEP_WHOLE = 1 << 20
 #: PNG colour type (8 bits per sample) -> (bytes per pixel, Pillow mode, channels to scan)
 _PNG_LAYOUTS: dict[int, tuple[int, str, tuple[str, ...]]] = {
     6: (4, "RGBA", ("alpha", "rgb")),
@@ -210,10 +212,12 @@ def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
     if not probe:
         return None
     data_start = f.tell()
-    # the header sits in the first column or few: keep only those bytes of each scanline
-    first = _Scanlines(f, stride).take(
-        max(rows for _, rows in probe.values()), 1 + max(cols for cols, _ in probe.values()) * bpp
-    )
+    lines = _Scanlines(f, stride)
+    probe_rows = max(rows for _, rows in probe.values())
+    # Most images keep their first scanlines whole, so a payload continues the same
+    # inflate; a wide one keeps only the header columns and inflates again for a payload.
+    whole = probe_rows * stride <= _KEEP_WHOLE
+    first = lines.take(probe_rows, stride if whole else 1 + max(cols for cols, _ in probe.values()) * bpp)
     for channel, (cols, rows) in probe.items():
         found = _header(_channel_bits(first[:rows], cols, bpp, mode, channel), channel)
         if found is None:
@@ -222,8 +226,14 @@ def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
         if length > width * height * _PER_PIXEL[channel] - _HEADER_BITS:
             continue
         cols, rows = _extent(_HEADER_BITS + length, channel, height)
-        f.seek(data_start)  # a payload: inflate again, keeping as many columns as it spans
-        block = _Scanlines(f, stride).take(rows, 1 + cols * bpp)
+        keep = 1 + cols * bpp
+        if whole:
+            block = first[:rows]
+            if rows > len(first):
+                block += lines.take(rows - len(first), keep)
+        else:
+            f.seek(data_start)
+            block = _Scanlines(f, stride).take(rows, keep)
         return _payload(_channel_bits(block, cols, bpp, mode, channel), sig, compressed, length)
     return None
 
