@@ -37,20 +37,26 @@ def _compile(src: Path, out: Path) -> list[Path]:
     os.chdir(src)  # mypyc names modules from paths relative to the working directory
     try:
         extensions = mypycify(
-            ["--ignore-missing-imports", "--follow-imports=silent", *_read_path(src)],
+            [
+                "--ignore-missing-imports",
+                "--follow-imports=silent",
+                f"--cache-dir={out / 'mypy-cache'}",
+                *_read_path(src),
+            ],
             opt_level="3",
             group_name="seedlock_read",
+            target_dir=str(out / "c"),
         )
         dist = Distribution({"ext_modules": extensions})
         cmd = build_ext(dist)
-        cmd.build_lib = str(out)
+        cmd.build_lib = str(out / "lib")
         cmd.build_temp = str(out / "temp")
         cmd.ensure_finalized()
         cmd.run()
     finally:
         os.chdir(cwd)
-    suffixes = (".so", ".pyd")
-    return [p for p in out.rglob("*") if p.suffix in suffixes and "temp" not in p.relative_to(out).parts]
+    lib = out / "lib"
+    return [p for p in lib.rglob("*") if p.suffix in (".so", ".pyd")]
 
 
 class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
@@ -72,7 +78,7 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
         for path in built:
-            build_data["force_include"][str(path)] = str(path.relative_to(self._tmp))
+            build_data["force_include"][str(path)] = str(path.relative_to(self._tmp / "lib"))
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         tmp = getattr(self, "_tmp", None)

@@ -105,10 +105,6 @@ def _plugin_readers() -> tuple[Reader, ...]:
     return _plugins
 
 
-def _all_readers() -> tuple[Reader, ...]:
-    return READERS + _plugin_readers()
-
-
 def _carried(reader: Reader, keys: frozenset[str]) -> bool:
     carriers = getattr(reader, "carriers", None)
     return carriers is None or not keys.isdisjoint(carriers)
