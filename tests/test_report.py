@@ -34,6 +34,22 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
         assert needle in page
 
 
+def test_report_draws_the_images_the_verdict_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With keep_decoded (what ``diff --html`` asks for) the files are decoded once."""
+    import seedlock.report as report
+
+    a, b = make_demo_images(tmp_path)
+    kept = compare(a, b, keep_decoded=True)
+    assert kept.decoded is not None and compare(a, b).decoded is None
+
+    def decode_again(*_: object) -> None:
+        raise AssertionError("the report decoded the images a second time")
+
+    monkeypatch.setattr(report, "decode_pair", decode_again)
+    assert render_html(kept) == render_html(compare(a, b, keep_decoded=True))
+    assert "difference heatmap" in render_html(kept)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package chromium)")
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     a, b = make_demo_images(tmp_path / "demo")

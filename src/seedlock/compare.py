@@ -7,7 +7,7 @@ An input is an image (any format ``read`` handles) or a record JSON file as prin
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from seedlock.diagnose import Cause, diagnose
 from seedlock.diff import RecordDiff, diff_records
 from seedlock.errors import MissingExtra, RecordFormatError
 from seedlock.extract import sniff_format
-from seedlock.pixels import PixelReport, compare_images
+from seedlock.pixels import PixelReport, compare_arrays, decode_pair
 from seedlock.readers import read
 from seedlock.record import GenerationRecord
 from seedlock.tokens import TokenDiff, diff_tokens
@@ -49,6 +49,8 @@ class Comparison:
     #: CLIP token view of the prompt change (None when the prompts are equal or no vocabulary is installed)
     tokens: TokenDiff | None = None
     tokens_note: str = ""
+    #: both images as decoded for the verdict, kept only when asked (the HTML report draws them)
+    decoded: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def identical(self) -> bool:
@@ -70,16 +72,24 @@ class Comparison:
         }
 
 
-def compare(a: str | Path, b: str | Path, *, pixels: bool = True) -> Comparison:
-    """Everything ``seedlock diff`` reports, as data."""
+def compare(a: str | Path, b: str | Path, *, pixels: bool = True, keep_decoded: bool = False) -> Comparison:
+    """Everything ``seedlock diff`` reports, as data.
+
+    ``keep_decoded`` keeps both decoded images on the result, so that a report drawing
+    them does not decode the files a second time.
+    """
     ra, a_img = load_record(a)
     rb, b_img = load_record(b)
     d = diff_records(ra, rb)
-    px = compare_images(a, b) if pixels and a_img and b_img else None
+    px, decoded = None, None
+    if pixels and a_img and b_img:
+        arr_a, arr_b, hashes = decode_pair(a, b)
+        px = compare_arrays(arr_a, arr_b, hashes=hashes)
+        decoded = (arr_a, arr_b) if keep_decoded else None
     tokens, note = None, ""
     if not d.prompt.equal:
         try:
             tokens = diff_tokens(d.prompt.a, d.prompt.b)
         except MissingExtra as exc:
             note = str(exc)
-    return Comparison(str(a), str(b), d, tuple(diagnose(d, px)), px, tokens, note)
+    return Comparison(str(a), str(b), d, tuple(diagnose(d, px)), px, tokens, note, decoded)

@@ -119,7 +119,7 @@ def render_html(c: Comparison) -> str:
     vclass = "v-" + (c.pixels.verdict.replace(" ", "-") if c.pixels else "none")
     images = ""
     if c.pixels:
-        a, b, _ = decode_pair(c.a_path, c.b_path)
+        a, b = c.decoded if c.decoded is not None else decode_pair(c.a_path, c.b_path)[:2]
         ua, ub = _data_uri(a), _data_uri(b)
         heat = _data_uri(_heatmap(a, b)) if a.shape == b.shape else ua
         p = c.pixels

@@ -105,7 +105,7 @@ def diff_cmd(a: str, b: str, as_json: bool, no_pixels: bool, html_out: str | Non
     Exit status: 0 when the records are equivalent and the pixels bit-identical,
     1 when they differ, 2 on error.
     """
-    c = compare(a, b, pixels=not no_pixels)
+    c = compare(a, b, pixels=not no_pixels, keep_decoded=bool(html_out))
     if html_out:
         from seedlock.report import write_html
 
