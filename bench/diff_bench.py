@@ -1,7 +1,7 @@
 """Benchmark ``seedlock diff`` on two 1024x1024 PNGs.
 
 Prints, side by side in one run: the whole ``seedlock diff`` command, the pixel verdict
-alone (``seedlock.pixels.compare_images``), and the floor it is measured against: decoding
+alone (``seedlock.diff.pixels.compare_images``), and the floor it is measured against: decoding
 both images by hand with Pillow + numpy. Goal: the pixel verdict costs at most 1.5x the
 bare decode. Each figure is the median of several runs.
 
@@ -24,8 +24,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from seedlock.demo import demo_record
-from seedlock.pixels import compare_images
+from seedlock.replay.demo import demo_record
+from seedlock.diff.pixels import compare_images
 from seedlock.writer import write
 
 

@@ -109,8 +109,8 @@ def main() -> None:
     # cached re-hash: fill the cache, then time the lookup in-process and as a whole command
     subprocess.run([*seedlock, "hash", "--all", str(path)], check=True, stdout=subprocess.DEVNULL, env=env)
     os.environ["SEEDLOCK_HOME"] = home
-    from seedlock.hash_cache import HashCache
-    from seedlock.hashing import hash_file
+    from seedlock.pin.cache import HashCache
+    from seedlock.pin.hashing import hash_file
 
     with HashCache() as cache:
         best = float("inf")

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 import seedlock
-from seedlock.compare import compare
-from seedlock.diagnose import diagnose
-from seedlock.diff import diff_records
+from seedlock.diff.compare import compare
+from seedlock.diff.rules import diagnose
+from seedlock.diff.fields import diff_records
 from seedlock.extract import RawMetadata
-from seedlock.pixels import compare_arrays
-from seedlock.prompt_diff import diff_prompts, lint_prompt, normalize_prompt
+from seedlock.diff.pixels import compare_arrays
+from seedlock.diff.prompt import diff_prompts, lint_prompt, normalize_prompt
 from seedlock.readers import parse_raw, read
 from seedlock.record import Adapter, ModelRef, PostProcess
 
@@ -187,7 +187,7 @@ def _reference_ssim(a: np.ndarray, b: np.ndarray, k: int = 7) -> float:
     ],
 )
 def test_ssim_matches_the_textbook_formula(shape: tuple[int, int, int], region: tuple[slice, slice]) -> None:
-    from seedlock.pixels import ssim
+    from seedlock.diff.pixels import ssim
 
     rng = np.random.default_rng(7)
     a = rng.integers(0, 256, shape, dtype=np.uint8)
@@ -211,7 +211,7 @@ def test_difference_sums_are_exact() -> None:
 
 
 def test_rgb_against_rgba_compares_with_opaque_alpha(tmp_path: Path) -> None:
-    from seedlock.pixels import compare_images, decode, pixel_hash
+    from seedlock.diff.pixels import compare_images, decode, pixel_hash
 
     arr = (np.random.default_rng(5).random((20, 30, 3)) * 255).astype("uint8")
     Image.fromarray(arr).save(tmp_path / "rgb.png")
@@ -223,7 +223,7 @@ def test_rgb_against_rgba_compares_with_opaque_alpha(tmp_path: Path) -> None:
 
 
 def test_png_and_lossless_webp_hash_alike(tmp_path: Path) -> None:
-    from seedlock.pixels import compare_images
+    from seedlock.diff.pixels import compare_images
 
     arr = (np.random.default_rng(3).random((20, 30, 3)) * 255).astype("uint8")
     Image.fromarray(arr).save(tmp_path / "a.png")
@@ -253,7 +253,7 @@ def test_prompt_hazards_are_named() -> None:
 
 
 def test_cli_diff_and_lint(tmp_path: Path) -> None:
-    from seedlock.demo import make_demo_images
+    from seedlock.replay.demo import make_demo_images
 
     a, b = make_demo_images(tmp_path)
     out = subprocess.run(
@@ -288,7 +288,7 @@ def test_cli_diff_and_lint(tmp_path: Path) -> None:
 def test_clip_tokens_match_the_real_tokenizer() -> None:
     pytest.importorskip("regex")
     from seedlock.errors import MissingExtra
-    from seedlock.tokens import diff_tokens, tokenizer
+    from seedlock.diff.tokens import diff_tokens, tokenizer
 
     try:
         tok = tokenizer()

@@ -18,10 +18,10 @@ import blake3
 import numpy as np
 import pytest
 
-from seedlock import hashing
+from seedlock.pin import hashing
 from seedlock.errors import HashingError
-from seedlock.hash_cache import HashCache
-from seedlock.hashing import hash_file
+from seedlock.pin.cache import HashCache
+from seedlock.pin.hashing import hash_file
 
 TENSORS = (
     '"b.weight":{"dtype":"F32","shape":[600,500],"data_offsets":[0,1200000]},'
@@ -275,8 +275,8 @@ def test_damaged_cache_is_rebuilt(tmp_path: Path, file_a: Path) -> None:
 
 _WORKER = """
 import sys
-from seedlock.hash_cache import HashCache
-from seedlock.hashing import hash_file
+from seedlock.pin.cache import HashCache
+from seedlock.pin.hashing import hash_file
 with HashCache(sys.argv[1]) as cache:
     for _ in range(3):
         for p in sys.argv[2:]:

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from seedlock.cli import cli
-from seedlock.hash_cache import HashCache
-from seedlock.hashing import hash_file
-from seedlock.models import guess_kind
-from seedlock.pins import read_lock
+from seedlock.pin.cache import HashCache
+from seedlock.pin.hashing import hash_file
+from seedlock.pin.index import guess_kind
+from seedlock.pin.lock import read_lock
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef
 from seedlock.writer import write
 
@@ -139,7 +139,7 @@ def test_lock_and_check_lock(setup: dict[str, Path]) -> None:
     lk = read_lock(lock)
     from dataclasses import replace
 
-    from seedlock.pins import write_lock
+    from seedlock.pin.lock import write_lock
 
     write_lock(replace(lk, entries=tuple(e for e in lk.entries if e.path)), ok_lock)
     code, out = run("check-lock", str(ok_lock))
@@ -175,12 +175,12 @@ def test_cached_second_hash_reads_nothing(setup: dict[str, Path], monkeypatch: p
         def boom(*a: object, **k: object) -> None:
             raise AssertionError("read the file")
 
-        monkeypatch.setattr("seedlock.hashing._hash_uncached", boom)
+        monkeypatch.setattr("seedlock.pin.hashing._hash_uncached", boom)
         assert hash_file(setup["ckpt"], "default", cache=cache).cached
 
 
 def test_hash_claims_that_are_not_hex_match_nothing(tmp_path: Path) -> None:
-    from seedlock.models import find_by_hash
+    from seedlock.pin.index import find_by_hash
 
     with HashCache(tmp_path / "c.sqlite") as cache:
         assert find_by_hash(cache, "crc32", "zzzzzzzz") == []

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seedlock.compare import compare
-from seedlock.demo import make_demo_images
-from seedlock.report import render_html, write_html
+from seedlock.diff.compare import compare
+from seedlock.replay.demo import make_demo_images
+from seedlock.diff.report import render_html, write_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -36,7 +36,7 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
 
 def test_report_draws_the_images_the_verdict_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With keep_decoded (what ``diff --html`` asks for) the files are decoded once."""
-    import seedlock.report as report
+    import seedlock.diff.report as report
 
     a, b = make_demo_images(tmp_path)
     kept = compare(a, b, keep_decoded=True)

@@ -64,8 +64,67 @@ class LockFileError(SeedlockError, ValueError):
     """A seedlock.lock file is missing, malformed or of an unknown version."""
 
 
+class OutputIsInput(SeedlockError, ValueError):
+    """A command was asked to write over one of the files it reads."""
+
+
+class OutputKindMismatch(SeedlockError, ValueError):
+    """The output path holds an existing file of another kind (an image, a model)."""
+
+    def __init__(self, message: str, *, path: str | PathLike[str] | None = None, found: str, wanted: str) -> None:
+        super().__init__(message, path=path)
+        self.found = found
+        self.wanted = wanted
+
+
+class PixelBudgetExceeded(ImageFormatError):
+    """An image has more pixels than the budget allows (a decompression bomb, or a huge scan)."""
+
+    def __init__(self, message: str, *, path: str | PathLike[str] | None = None, pixels: int, budget: int) -> None:
+        super().__init__(message, path=path)
+        self.pixels = pixels
+        self.budget = budget
+
+
+class ReplayRefused(SeedlockError, ValueError):
+    """A recipe cannot be run faithfully; the message says why.
+
+    ``needs`` names what would let it run, in library terms: ``model`` (a model file),
+    ``lora:NAME`` (that adapter's file), ``other-model`` (consent to run different
+    weights); the command line turns it into the option to pass.
+    """
+
+    def __init__(self, message: str, *, path: str | PathLike[str] | None = None, needs: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.needs = needs
+
+
+class UnmappedScheduler(ReplayRefused):
+    """A sampler or schedule has no equivalent in the engine's scheduler table."""
+
+
+class InvalidSpec(SeedlockError, ValueError):
+    """A value given as text does not have the expected shape (a LoRA spec, a hash-form list)."""
+
+    def __init__(self, message: str, *, value: str, path: str | PathLike[str] | None = None) -> None:
+        super().__init__(message, path=path)
+        self.value = value
+
+
+class InternalError(SeedlockError, RuntimeError):
+    """A bug in seedlock itself (a reader raised TypeError, KeyError, ...), not bad input.
+
+    Users get one line and a non-zero exit like any error; tests treat it as a failure,
+    which is why it is kept apart from :class:`ReaderError`.
+    """
+
+    def __init__(self, message: str, *, path: str | PathLike[str] | None = None, component: str = "") -> None:
+        super().__init__(message, path=path)
+        self.component = component
+
+
 class MissingExtra(SeedlockError, ImportError):
-    """An optional dependency group is not installed."""
+    """An optional dependency group is not installed (the install command is the fix, not a flag)."""
 
     def __init__(self, extra: str, package: str) -> None:
         super().__init__(

@@ -14,12 +14,13 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Any
 
 from seedlock._fast_init import dict_init
+from seedlock.errors import RecordFormatError
 
 __all__ = [
     "Adapter",
@@ -27,9 +28,12 @@ __all__ = [
     "Generator",
     "ModelRef",
     "PostProcess",
+    "RunBlock",
     "SamplingPass",
+    "Trace",
     "canonical_json",
     "model_stem",
+    "record_from_dict",
 ]
 
 SCHEMA_VERSION = 1
@@ -273,24 +277,37 @@ class GenerationRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationRecord:
         """Rebuild a record from ``to_dict`` output (a ``seedlock read --json`` object)."""
-        from seedlock._record_io import record_from_dict
-
         return record_from_dict(data)
+
+    @classmethod
+    def from_passes(cls, passes: tuple[SamplingPass, ...], **fields: Any) -> GenerationRecord:
+        """A record whose top-level sampling fields come from its first pass.
+
+        The one place where a pass's seed, steps, CFG, sampler, scheduler, denoise and size
+        become the record's top-level fields, so readers and engines state each value once.
+        A field given explicitly wins; the final size (after upscaling) is the caller's to say.
+        """
+        if passes:
+            first = passes[0]
+            for name in _PASS_FIELDS:
+                if name not in fields:
+                    fields[name] = getattr(first, name)
+        return cls(passes=tuple(passes), **fields)
+
+    def first_pass(self) -> SamplingPass:
+        """The first sampling pass, or one made of the top-level fields when none is listed."""
+        if self.passes:
+            return self.passes[0]
+        return SamplingPass(**{name: getattr(self, name) for name in _PASS_FIELDS})
+
+    @property
+    def run(self) -> RunBlock | None:
+        """seedlock's own run block (``extra["seedlock"]``), typed; None when absent or not a mapping."""
+        return RunBlock.from_extra(self.extra)
 
     def recipe(self) -> dict[str, Any]:
         """The output-affecting fields only, normalised so naming differences vanish."""
-        passes = self.passes or (
-            SamplingPass(
-                seed=self.seed,
-                steps=self.steps,
-                cfg_scale=self.cfg_scale,
-                canonical_sampler=self.canonical_sampler,
-                canonical_scheduler=self.canonical_scheduler,
-                denoise=self.denoise,
-                width=self.width,
-                height=self.height,
-            ),
-        )
+        passes = self.passes or (self.first_pass(),)
         return {
             "model": model_stem(self.model.name) if self.model else None,
             "vae": model_stem(self.vae.name) if self.vae else None,
@@ -338,6 +355,101 @@ class GenerationRecord:
         return replace(self, **changes)
 
 
+#: the sampling fields a record states at top level for its first pass
+_PASS_FIELDS = (
+    "seed",
+    "steps",
+    "cfg_scale",
+    "sampler",
+    "scheduler",
+    "canonical_sampler",
+    "canonical_scheduler",
+    "denoise",
+    "width",
+    "height",
+)
+
+
+@dataclass(frozen=True)
+class RunBlock:
+    """What seedlock's own engine records about a run, under ``extra["seedlock"]``.
+
+    Written by the engine, read by replay, diff and trace-diff: this class is the one
+    parser and the one serialiser of that block.
+    """
+
+    #: the effective scheduler config, every key explicit
+    scheduler: Mapping[str, Any] | None = None
+    #: the noise recipe's name (``seedlock-cpu-1``)
+    noise: str | None = None
+    #: the software and hardware stack (seedlock.replay.environment)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    pixel_sha256: str | None = None
+    #: why the run may differ from its source, when it is not faithful
+    approximate: tuple[str, ...] = ()
+    #: stage hashes of a traced run
+    trace: Trace | None = None
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any] | Any) -> RunBlock | None:
+        block = extra.get("seedlock") if isinstance(extra, Mapping) else None
+        if not isinstance(block, Mapping):
+            return None
+        env = block.get("environment")
+        sched = block.get("scheduler")
+        approx = block.get("approximate")
+        return cls(
+            scheduler=dict(sched) if isinstance(sched, Mapping) else None,
+            noise=block.get("noise") if isinstance(block.get("noise"), str) else None,
+            environment=dict(env) if isinstance(env, Mapping) else {},
+            pixel_sha256=block.get("pixel_sha256") if isinstance(block.get("pixel_sha256"), str) else None,
+            approximate=tuple(str(a) for a in approx) if isinstance(approx, (list, tuple)) else (),
+            trace=Trace.from_dict(block.get("trace")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "scheduler": dict(self.scheduler) if self.scheduler is not None else None,
+            "noise": self.noise,
+            "environment": dict(self.environment),
+            "pixel_sha256": self.pixel_sha256,
+            "approximate": list(self.approximate),
+        }
+        if self.trace is not None:
+            out["trace"] = self.trace.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Short hashes of a run's stages: text embeddings, initial noise, each step's latent, the image."""
+
+    prompt_embeds: str | None = None
+    noise: str | None = None
+    latents: tuple[str, ...] = ()
+    image: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Trace | None:
+        if not isinstance(d, Mapping):
+            return None
+        lat = d.get("latents")
+        return cls(
+            prompt_embeds=d.get("prompt_embeds"),
+            noise=d.get("noise"),
+            latents=tuple(str(x) for x in lat) if isinstance(lat, (list, tuple)) else (),
+            image=d.get("image"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"noise": self.noise, "latents": list(self.latents)}
+        if self.prompt_embeds is not None:
+            out["prompt_embeds"] = self.prompt_embeds
+        if self.image is not None:
+            out["image"] = self.image
+        return out
+
+
 _EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx)$", re.IGNORECASE)
 
 
@@ -375,3 +487,64 @@ def canonical_json(value: Any, *, plain: bool = False) -> str:
     lists only (the fingerprint's recipe), which is the hot path of ``read --jsonl``.
     """
     return json.dumps(value if plain else _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- JSON in: the inverse of to_dict ------------------------------------------------------
+
+_SIMPLE = {f.name for f in fields(GenerationRecord)} - {
+    "generator",
+    "model",
+    "vae",
+    "adapters",
+    "passes",
+    "postprocessing",
+    "character_prompts",
+    "warnings",
+}
+
+
+def _model(d: Any) -> ModelRef | None:
+    if not isinstance(d, Mapping):
+        return None
+    return ModelRef(name=d.get("name"), hashes=dict(d.get("hashes") or {}), version=d.get("version"))
+
+
+def record_from_dict(data: Mapping[str, Any]) -> GenerationRecord:
+    """Inverse of ``GenerationRecord.to_dict``; unknown keys are ignored, bad types refused."""
+    if not isinstance(data, Mapping):
+        raise RecordFormatError("a record must be a JSON object")
+    try:
+        generator = Generator(data.get("generator") or "unknown")
+    except ValueError:
+        generator = Generator.UNKNOWN
+    kwargs: dict[str, Any] = {k: data[k] for k in _SIMPLE if k in data and data[k] is not None}
+    try:
+        pass_names = {f.name for f in fields(SamplingPass)}
+        return GenerationRecord(
+            generator=generator,
+            model=_model(data.get("model")),
+            vae=_model(data.get("vae")),
+            adapters=tuple(
+                Adapter(
+                    kind=a["kind"],
+                    name=a["name"],
+                    hashes=dict(a.get("hashes") or {}),
+                    weight=a.get("weight"),
+                    weight_clip=a.get("weight_clip"),
+                    params=dict(a.get("params") or {}),
+                )
+                for a in data.get("adapters") or []
+            ),
+            passes=tuple(
+                SamplingPass(**{k: v for k, v in p.items() if k in pass_names}) for p in data.get("passes") or []
+            ),
+            postprocessing=tuple(
+                PostProcess(kind=p["kind"], name=p.get("name"), params=dict(p.get("params") or {}))
+                for p in data.get("postprocessing") or []
+            ),
+            character_prompts=tuple(data.get("character_prompts") or ()),
+            warnings=tuple(data.get("warnings") or ()),
+            **kwargs,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise RecordFormatError(f"record JSON has an unexpected shape ({exc})") from None

@@ -10,16 +10,15 @@ a temporary file in the same folder, then a rename.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 from seedlock.errors import ImageFormatError, MetadataTooLarge
 from seedlock.extract import sniff_format
+from seedlock.files import atomic_write_bytes
 from seedlock.readers.seedlock_format import EXIF_PREFIX, PNG_KEY
 from seedlock.record import GenerationRecord
 from seedlock.samplers import A1111_SAMPLERS
@@ -146,7 +145,7 @@ def format_infotext(rec: GenerationRecord) -> str:
 
 
 def _version() -> str:
-    from seedlock import __version__
+    from seedlock._version import __version__
 
     return __version__
 
@@ -334,21 +333,3 @@ def write(record: GenerationRecord, image: str | os.PathLike[str], out: str | os
         raise
     atomic_write_bytes(dst, new)
     return dst
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if p.exists():
-            os.chmod(tmp, p.stat().st_mode & 0o7777)
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

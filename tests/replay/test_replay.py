@@ -22,8 +22,10 @@ from click.testing import CliRunner
 
 from seedlock.cli import cli
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass
-from seedlock.replay.run import Engine, Recipe, ReplayRefused, recipe_from_record
-from seedlock.replay.schedulers import SAMPLERS, SCHEDULES, UnmappedScheduler, scheduler_for
+from seedlock.errors import ReplayRefused, UnmappedScheduler
+from seedlock.replay.recipe import Recipe, recipe_from_record
+from seedlock.replay.run import Engine
+from seedlock.replay.schedulers import SAMPLERS, SCHEDULES, scheduler_for
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +158,7 @@ def test_scheduler_options_never_leak(models: dict[str, Path]) -> None:
 
 
 def test_lora_weight_and_clip_skip_move_the_image(models: dict[str, Path], engine: Engine) -> None:
-    from seedlock.replay.run import LoraSpec
+    from seedlock.replay.recipe import LoraSpec
 
     plain = engine.run(base(models)).pixel_sha256
     w8 = engine.run(base(models, loras=(LoraSpec("style", str(models["lora"]), 0.8),))).pixel_sha256
@@ -173,7 +175,7 @@ def test_batch_image_k_alone(models: dict[str, Path], engine: Engine) -> None:
 
 
 def a1111_record(models: dict[str, Path], **kw: object) -> GenerationRecord:
-    from seedlock.hashing import hash_file
+    from seedlock.pin.hashing import hash_file
 
     h = hash_file(models["tiny"], "sha256").hashes
     rec = GenerationRecord(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from seedlock import __version__
+from seedlock._version import __version__
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -28,7 +28,7 @@ class _LazyGroup(click.Group):
         "hash": ("seedlock.cli.pin", "hash_cmd"),
         "lock": ("seedlock.cli.pin", "lock_cmd"),
         "check-lock": ("seedlock.cli.pin", "check_lock_cmd"),
-        "model": ("seedlock.cli.pin", "model_group"),
+        "model": ("seedlock.cli.model", "model_group"),
         "generate": ("seedlock.cli.replay", "generate_cmd"),
         "replay": ("seedlock.cli.replay", "replay_cmd"),
         "verify": ("seedlock.cli.replay", "verify_cmd"),

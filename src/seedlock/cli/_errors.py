@@ -8,7 +8,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from seedlock.errors import SeedlockError
+from seedlock.errors import (
+    InternalError,
+    InvalidSpec,
+    OutputKindMismatch,
+    PixelBudgetExceeded,
+    ReplayRefused,
+    SeedlockError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -16,10 +23,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_ERROR = 2
 
 
+def hint_for(exc: BaseException) -> str | None:
+    """What to do about an error, in the command line's terms (library messages name no flags)."""
+    if isinstance(exc, ReplayRefused) and exc.needs:
+        if exc.needs == "model":
+            return "pass --model PATH, or run seedlock model scan on the folder that holds it"
+        if exc.needs.startswith("lora:"):
+            name = exc.needs.split(":", 1)[1]
+            return f"pass --lora {name}=PATH, or run seedlock model scan on the folder that holds it"
+        if exc.needs == "other-model":
+            return "pass --allow-other-model to run it anyway (the result is marked approximate)"
+    if isinstance(exc, PixelBudgetExceeded):
+        return f"pass --max-pixels {exc.pixels} (or more) to compare it anyway"
+    if isinstance(exc, OutputKindMismatch):
+        return "choose another output path, or pass --force to replace it"
+    if isinstance(exc, InvalidSpec) and "hash form" in exc.message:
+        return "see seedlock hash --help for the forms"
+    if isinstance(exc, InternalError):
+        return "this is a bug in seedlock; SEEDLOCK_DEBUG=1 shows the traceback for a report"
+    return None
+
+
 def message_for(exc: BaseException) -> str:
-    """A one-line, human message for any exception."""
+    """A one-line, human message for any exception, with its hint where there is one."""
     if isinstance(exc, SeedlockError):
-        return str(exc).replace("\n", " ")
+        text = str(exc).replace("\n", " ")
+        hint = hint_for(exc)
+        return f"{text} ({hint})" if hint else text
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file"
     if isinstance(exc, IsADirectoryError):

@@ -9,87 +9,9 @@ from pathlib import Path
 import click
 
 from seedlock.cli._errors import handle_errors
-from seedlock.compare import Comparison, compare
-from seedlock.prompt_diff import PromptDiff, lint_prompt, normalize_prompt, visible
-
-
-def _render(c: Comparison) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    con = Console(highlight=False)
-    if c.pixels:
-        p = c.pixels
-        style = {"bit-identical": "bold green", "visually indistinguishable": "bold yellow"}.get(p.verdict, "bold red")
-        con.print(Text(f"pixels: {p.verdict}", style=style))
-        if p.verdict != "bit-identical":
-            psnr = "inf" if p.psnr == float("inf") else f"{p.psnr:.2f} dB"
-            con.print(
-                f"  max |diff| {p.max_abs_diff}/255, mean {p.mean_abs_diff:.3f}, PSNR {psnr}, "
-                f"SSIM {p.ssim:.4f}, {p.changed_share:.1%} of pixels changed"
-            )
-        con.print(f"  pixel sha256 A {p.hash_a[:16]}…  B {p.hash_b[:16]}…")
-        if p.note:
-            con.print(f"  note: {p.note}")
-    con.print(
-        Text(
-            "records: equivalent" if c.diff.equivalent else f"records: {len(c.diff.fields)} difference(s)", style="bold"
-        )
-    )
-    if c.causes:
-        con.print(Text("likely causes, most likely first:", style="bold"))
-        for i, cause in enumerate(c.causes, 1):
-            con.print(f" {i}. [{cause.rank}] {cause.title}: {cause.field}")
-            con.print(f"    A: {_short(cause.a)}")
-            con.print(f"    B: {_short(cause.b)}")
-            con.print(f"    why: {cause.explanation}", style="dim")
-            con.print(f"    fix: {cause.fix}", style="dim")
-    for label, pd in (("prompt", c.diff.prompt), ("negative prompt", c.diff.negative)):
-        if not pd.equal:
-            _render_prompt(con, label, pd)
-            if label == "prompt" and c.tokens:
-                tk = c.tokens
-                con.print(
-                    f"  CLIP tokens: {tk.a_count} -> {tk.b_count}; removed {', '.join(tk.removed) or 'none'}; "
-                    f"added {', '.join(tk.added) or 'none'}",
-                    markup=False,
-                )
-                if tk.crosses_chunk or max(tk.a_count, tk.b_count) > 75:
-                    con.print(
-                        f"  75-token chunks: {tk.a_chunks} vs {tk.b_chunks} (A1111 splits at 75; diffusers "
-                        "truncates at 77 with BOS/EOS)",
-                        style="yellow",
-                    )
-            elif label == "prompt" and c.tokens_note:
-                con.print(f"  (no token view: {c.tokens_note})", style="dim", markup=False)
-    if c.diff.fields:
-        t = Table(title="field differences", show_lines=False)
-        t.add_column("field")
-        t.add_column("A")
-        t.add_column("B")
-        for f in c.diff.fields:
-            t.add_row(f.field, _short(f.a, 50), _short(f.b, 50))
-        con.print(t)
-
-
-def _render_prompt(con: object, label: str, pd: PromptDiff) -> None:
-    from rich.console import Console
-
-    assert isinstance(con, Console)
-    con.print(f"{label} bytes: {pd.summary()}", style="bold")
-    for ch in pd.changes[:20]:
-        con.print(f"  @{ch.a_pos}: {visible(ch.a_text)!r} -> {visible(ch.b_text)!r}", markup=False)
-        names = ", ".join(ch.a_names) or "nothing"
-        new = ", ".join(ch.b_names) or "nothing"
-        if len(ch.a_text) <= 4 and len(ch.b_text) <= 4:
-            con.print(f"      {names} -> {new}", style="dim", markup=False)
-
-
-def _short(v: object, limit: int = 90) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-    s = visible(s).replace("\n", "\\n")
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+from seedlock.cli._output import render_comparison
+from seedlock.diff.compare import compare
+from seedlock.diff.prompt import lint_prompt, normalize_prompt
 
 
 @click.command("diff")
@@ -107,14 +29,14 @@ def diff_cmd(a: str, b: str, as_json: bool, no_pixels: bool, html_out: str | Non
     """
     c = compare(a, b, pixels=not no_pixels, keep_decoded=bool(html_out))
     if html_out:
-        from seedlock.report import write_html
+        from seedlock.diff.report import write_html
 
         write_html(c, html_out)
         click.echo(f"report: {html_out}", err=True)
     if as_json:
         sys.stdout.write(json.dumps(c.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n")
     else:
-        _render(c)
+        render_comparison(c)
     raise SystemExit(0 if c.identical else 1)
 
 

@@ -40,7 +40,7 @@ def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None] | No
 def _open_cache(no_cache: bool) -> Any:
     if no_cache:
         return None
-    from seedlock.hash_cache import HashCache
+    from seedlock.pin.cache import HashCache
 
     return HashCache()
 
@@ -66,8 +66,8 @@ def hash_cmd(paths: tuple[Path, ...], forms: str, all_forms: bool, as_json: bool
     Exit 0 when every file hashed cleanly, 1 when a safetensors header is invalid or an
     embedded hash claim does not match the bytes, 2 on errors.
     """
-    from seedlock.hashing import hash_file, resolve_forms
-    from seedlock.models import iter_model_files
+    from seedlock.pin.hashing import hash_file, resolve_forms
+    from seedlock.pin.index import iter_model_files
 
     want = resolve_forms("all" if all_forms else forms)
     targets: list[Path] = []
@@ -138,20 +138,15 @@ _models_option = click.option(
 )
 
 
-@click.group("model")
-def model_group() -> None:
-    """Index local model folders, resolve a record's models, build the tiny test model."""
-
-
-@model_group.command("scan")
+@click.command("scan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--forms", default="all", show_default=True, help="Hash forms to compute (see seedlock hash).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def scan_cmd(paths: tuple[Path, ...], forms: str, as_json: bool) -> None:
     """Hash every model file under PATHS (cached) into the local model index."""
-    from seedlock.hash_cache import HashCache
-    from seedlock.models import scan
+    from seedlock.pin.cache import HashCache
+    from seedlock.pin.index import scan
 
     with HashCache() as cache:
         result = scan(paths, cache, forms=forms, on_file=None if as_json else _announce)
@@ -172,7 +167,7 @@ def _announce(path: Path) -> None:
         click.echo(f"hashing {path}", err=True)
 
 
-@model_group.command("resolve")
+@click.command("resolve")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_models_option
 @click.option("--json", "as_json", is_flag=True)
@@ -183,9 +178,9 @@ def resolve_cmd(source: Path, model_dirs: tuple[Path, ...], as_json: bool) -> No
     Exit 0 when every file was found by hash, 1 when something is missing, matched by
     name only, or has the right name but different weights.
     """
-    from seedlock.compare import load_record
-    from seedlock.hash_cache import HashCache
-    from seedlock.models import resolve, scan
+    from seedlock.pin.cache import HashCache
+    from seedlock.pin.index import resolve, scan
+    from seedlock.readers import load_record
 
     record, _ = load_record(source)
     with HashCache() as cache:
@@ -227,10 +222,10 @@ def lock_cmd(source: Path, output: Path, model_dirs: tuple[Path, ...], root: Pat
 
     Exit 0 when every file was found, 1 when the lock was written with missing entries.
     """
-    from seedlock.compare import load_record
-    from seedlock.hash_cache import HashCache
-    from seedlock.models import resolve, scan
-    from seedlock.pins import build_lock, write_lock
+    from seedlock.pin.cache import HashCache
+    from seedlock.pin.index import resolve, scan
+    from seedlock.pin.lock import build_lock, write_lock
+    from seedlock.readers import load_record
 
     record, _ = load_record(source)
     with HashCache() as cache:
@@ -262,7 +257,7 @@ def lock_cmd(source: Path, output: Path, model_dirs: tuple[Path, ...], root: Pat
 @handle_errors
 def check_lock_cmd(lockfile: Path, rehash: bool, as_json: bool) -> None:
     """Recompute every file in a lock: ok / changed / missing. Exit 0 only when all are ok."""
-    from seedlock.pins import check_lock, read_lock
+    from seedlock.pin.lock import check_lock, read_lock
 
     lock = read_lock(lockfile)
     cache = _open_cache(rehash)
@@ -284,12 +279,3 @@ def check_lock_cmd(lockfile: Path, rehash: bool, as_json: bool) -> None:
         bad = sum(c.status != "ok" for c in checks)
         click.echo(f"{len(checks) - bad} ok, {bad} not ok")
     raise SystemExit(0 if all(c.status == "ok" for c in checks) else 1)
-
-
-def _register() -> None:
-    from seedlock.cli.replay import build_tiny_cmd  # click only: torch loads when it runs
-
-    model_group.add_command(build_tiny_cmd)
-
-
-_register()

@@ -12,8 +12,9 @@ import click
 import orjson
 
 from seedlock.cli._errors import EXIT_ERROR, error, handle_errors, message_for
+from seedlock.cli._output import summary_lines
 from seedlock.readers import read
-from seedlock.record import GenerationRecord, Generator
+from seedlock.record import Generator
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".jfif")
 
@@ -35,59 +36,6 @@ def iter_images(paths: tuple[str, ...], recursive: bool) -> Iterator[str]:
                         yield full
         else:
             yield p
-
-
-def summary_lines(path: str, rec: GenerationRecord) -> list[str]:
-    """A short human summary of one record."""
-    if rec.generator in (Generator.NONE, Generator.C2PA):
-        lines = [f"{path}: no generation metadata"]
-        if rec.provenance:
-            lines.append(
-                f"  C2PA provenance: {rec.provenance.get('claim_generator')} "
-                f"({rec.provenance.get('software_agent') or 'unknown agent'})"
-            )
-        return lines
-    tool = rec.generator_name or rec.generator.value
-    if rec.generator_version:
-        tool += f" {rec.generator_version}"
-    lines = [f"{path}: {rec.generator.value} ({tool})"]
-
-    def add(label: str, value: Any) -> None:
-        if value not in (None, "", (), []):
-            lines.append(f"  {label:<12} {value}")
-
-    add("prompt", _short(rec.prompt))
-    add("negative", _short(rec.negative_prompt))
-    if rec.model:
-        hashes = ", ".join(f"{k}={v}" for k, v in sorted(rec.model.hashes.items()))
-        add("model", f"{rec.model.name or '?'}" + (f" [{hashes}]" if hashes else ""))
-    for i, p in enumerate(rec.passes or ()):
-        pair = f"{p.sampler or '?'}" + (f" / {p.scheduler}" if p.scheduler else "")
-        canon = f"{p.canonical_sampler}+{p.canonical_scheduler}" if p.canonical_sampler else ""
-        size = f"{p.width}x{p.height}" if p.width else "?"
-        denoise = f" denoise {p.denoise}" if p.denoise not in (None, 1.0) else ""
-        model = f" model {p.model}" if p.model else ""
-        add(
-            f"pass {i + 1}" if len(rec.passes) > 1 else "sampling",
-            f"{p.kind}: seed {p.seed} steps {p.steps} cfg {p.cfg_scale} {pair} ({canon}) {size}{denoise}{model}",
-        )
-    add("clip skip", rec.clip_skip)
-    for a in rec.adapters:
-        w = f" w={a.weight}" if a.weight is not None else ""
-        add(a.kind, f"{a.name}{w}")
-    for pp in rec.postprocessing:
-        add("post", f"{pp.kind} {pp.name or ''}".strip())
-    add("fingerprint", rec.fingerprint[:16])
-    for w in rec.warnings:
-        add("warning", w)
-    return lines
-
-
-def _short(text: str | None, limit: int = 100) -> str | None:
-    if text is None:
-        return None
-    one = text.replace("\r", "\\r").replace("\n", "\\n")
-    return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
 def _line(obj: dict[str, Any]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,31 +9,13 @@ from typing import Any
 import click
 
 from seedlock.cli._errors import handle_errors
-from seedlock.errors import MissingExtra
+from seedlock.cli._output import emit_json
 
 
 def _need_extra() -> None:
-    import importlib.util
+    from seedlock.replay import require_extra
 
-    for pkg in ("torch", "diffusers", "transformers", "safetensors"):
-        if importlib.util.find_spec(pkg) is None:
-            raise MissingExtra("generate", pkg)
-
-
-def _quiet() -> None:
-    """diffusers/transformers chatter (progress bars, optional-dependency notes) off."""
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    import diffusers.utils.logging as dlog
-    import transformers.utils.logging as tlog
-
-    dlog.disable_progress_bar()
-    dlog.set_verbosity_error()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    logging.getLogger("transformers").setLevel(logging.ERROR)
+    require_extra()
 
 
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,70 +68,34 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _recipe(kw: dict[str, Any]) -> Any:
-    from seedlock.compare import load_record
-    from seedlock.hash_cache import HashCache
-    from seedlock.record import Adapter, GenerationRecord
-    from seedlock.replay.run import recipe_from_record
-    from seedlock.samplers import canonical_pair
+def _overrides(kw: dict[str, Any]) -> Any:
+    from seedlock.replay.recipe import Overrides, parse_lora_spec
 
-    record = load_record(kw["recipe"])[0] if kw["recipe"] else GenerationRecord(seed=0)
-    changes: dict[str, Any] = {}
-    for flag, name in (
-        ("prompt", "prompt"),
-        ("negative", "negative_prompt"),
-        ("seed", "seed"),
-        ("steps", "steps"),
-        ("cfg", "cfg_scale"),
-        ("width", "width"),
-        ("height", "height"),
-        ("clip_skip", "clip_skip"),
-        ("batch_index", "batch_index"),
-    ):
-        if kw.get(flag) is not None:
-            changes[name] = kw[flag]
-    if kw.get("sampler"):
-        cs, csch = canonical_pair(kw["sampler"], None)
-        changes.update(sampler=kw["sampler"], canonical_sampler=cs, canonical_scheduler=csch)
-    if kw.get("sampler"):
-        # a changed sampler must not inherit the stored scheduler config
-        extra = dict(record.extra)
-        block = dict(extra.get("seedlock") or {})
-        block.pop("scheduler", None)
-        extra["seedlock"] = block
-        changes["extra"] = extra
-    if changes:
-        # the changed record is the new recipe: its passes follow the top-level fields
-        changes["passes"] = ()
-    loras: dict[str, str] = {}
-    adapters = list(record.adapters)
-    for spec in kw.get("loras") or ():
-        name, _, rest = spec.partition("=")
-        path, _, weight = rest.partition(":")
-        if not name or not path:
-            raise click.BadParameter(f"--lora {spec!r}: expected NAME=PATH[:WEIGHT]")
-        loras[name] = path
-        w = float(weight) if weight else None
-        if any(a.name == name for a in adapters):
-            if w is not None:
-                adapters = [
-                    a if a.name != name else Adapter(kind="lora", name=name, hashes=a.hashes, weight=w)
-                    for a in adapters
-                ]
-        else:
-            adapters.append(Adapter(kind="lora", name=name, weight=1.0 if w is None else w))
-    changes["adapters"] = tuple(adapters)
-    record = record.replace(**changes)
-    with HashCache() as cache:
-        return recipe_from_record(
-            record, model=kw.get("model"), loras=loras, allow_other_model=kw["allow_other_model"], cache=cache
-        )
+    return Overrides(
+        prompt=kw.get("prompt"),
+        negative_prompt=kw.get("negative"),
+        seed=kw.get("seed"),
+        steps=kw.get("steps"),
+        cfg_scale=kw.get("cfg"),
+        width=kw.get("width"),
+        height=kw.get("height"),
+        clip_skip=kw.get("clip_skip"),
+        batch_index=kw.get("batch_index"),
+        sampler=kw.get("sampler") or None,
+        loras=tuple(parse_lora_spec(spec) for spec in kw.get("loras") or ()),
+    )
+
+
+def _recipe(kw: dict[str, Any]) -> Any:
+    from seedlock.replay.recipe import recipe_for
+
+    return recipe_for(kw["recipe"], _overrides(kw), model=kw.get("model"), allow_other_model=kw["allow_other_model"])
 
 
 def _engine(kw: dict[str, Any]) -> Any:
-    from seedlock.replay.run import Engine, RunSettings
+    from seedlock.replay.run import Engine, RunSettings, quiet_libraries
 
-    _quiet()
+    quiet_libraries()
     return Engine(
         RunSettings(
             device=kw["device"],
@@ -181,24 +125,21 @@ def generate_cmd(output: Path, trace: bool, **kw: Any) -> None:
     engine = _engine(kw)
     result = engine.run(recipe, trace=trace)
     files = save_outputs(result, output)
-    block = result.record.extra["seedlock"]
+    approximate = list(result.record.run.approximate) if result.record.run else []
     if kw["as_json"]:
-        json.dump(
+        emit_json(
             {
                 "files": files,
                 "pixel_sha256": result.pixel_sha256,
                 "seconds": round(result.seconds, 3),
-                "approximate": block["approximate"],
+                "approximate": approximate,
                 "record": result.record.to_dict(include_raw=False),
-            },
-            sys.stdout,
-            indent=2,
+            }
         )
-        sys.stdout.write("\n")
     else:
         click.echo(f"wrote {files['image']} ({result.seconds:.2f} s), pixel sha256 {result.pixel_sha256}")
         click.echo(f"  record {files['record']}; prompt bytes {files['prompt']}")
-        for note in block["approximate"]:
+        for note in approximate:
             click.echo(f"  approximate: {note}")
 
 
@@ -228,18 +169,19 @@ def replay_cmd(
     differ (with the explanation), 2 when the record cannot be replayed (with the reason).
     """
     _need_extra()
+    from seedlock.replay.recipe import parse_lora_spec
     from seedlock.replay.replay import replay
+    from seedlock.replay.run import quiet_libraries
 
-    _quiet()
-    lora_map = dict(s.split("=", 1) for s in loras if "=" in s)
+    quiet_libraries()
+    lora_map = {lo.name: lo.path for lo in (parse_lora_spec(spec) for spec in loras)}
     rep = replay(image, model=model, loras=lora_map, allow_other_model=allow_other_model, device=device)
     if output:
         from seedlock.replay.run import save_outputs
 
         save_outputs(rep.result, output)
     if as_json:
-        json.dump(rep.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        emit_json(rep.to_dict())
     else:
         click.echo(rep.render())
     raise SystemExit(0 if rep.identical else 1)
@@ -255,15 +197,14 @@ def verify_cmd(**kw: Any) -> None:
     Exit 0 only when every check passed.
     """
     _need_extra()
-    from seedlock.replay.run import verify
+    from seedlock.replay.verify import verify
 
     recipe = _recipe(kw)
     engine = _engine(kw)
     checks = verify(engine, recipe)
     ok = all(c.passed for c in checks)
     if kw["as_json"]:
-        json.dump({"passed": ok, "checks": [c.__dict__ for c in checks]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        emit_json({"passed": ok, "checks": [c.to_dict() for c in checks]})
     else:
         for c in checks:
             mark = "ok  " if c.passed else "FAIL"
@@ -281,18 +222,21 @@ def verify_cmd(**kw: Any) -> None:
 def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
     """Name the first point where two traced runs part (images or record JSON from --trace).
 
-    Exit 0 when the traces are identical, 1 when they part.
+    Exit 0 when the traces are identical, 1 when they part, 2 when one carries no trace.
     """
-    from seedlock.compare import load_record
-    from seedlock.trace import first_divergence
+    from seedlock.readers import load_record
+    from seedlock.replay.trace import first_divergence
 
     report = first_divergence(load_record(a)[0], load_record(b)[0])
     if as_json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        emit_json(report.to_dict())
     else:
-        click.echo(report["summary"])
-    raise SystemExit(0 if report["identical"] else 1)
+        click.echo(report.summary)
+    if report.missing_trace:
+        # nothing could be compared: a refusal, like every other command's
+        click.echo("hint: make both runs with seedlock generate --trace", err=True)
+        raise SystemExit(2)
+    raise SystemExit(0 if report.identical else 1)
 
 
 @click.command("build-tiny")
@@ -305,8 +249,10 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 def build_tiny_cmd(output: Path, lora_out: Path | None, as_json: bool) -> None:
     """Write the built-in tiny SD-1.x checkpoint (seeded random weights, real CLIP vocabulary)."""
     _need_extra()
-    _quiet()
-    from seedlock.hashing import hash_file
+    from seedlock.pin.hashing import hash_file
+    from seedlock.replay.run import quiet_libraries
+
+    quiet_libraries()
     from seedlock.replay.tiny import build_tiny, build_tiny_lora
 
     paths = [build_tiny(output)]
@@ -316,8 +262,7 @@ def build_tiny_cmd(output: Path, lora_out: Path | None, as_json: bool) -> None:
         {"path": str(p), "size": p.stat().st_size, "sha256": hash_file(p, "sha256").hashes["sha256"]} for p in paths
     ]
     if as_json:
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        emit_json(out)
     else:
         for d in out:
             click.echo(f"wrote {d['path']} ({d['size']:,} bytes, sha256 {d['sha256'][:16]}…)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from seedlock.errors import ReaderError, SeedlockError, UnrecognizedMetadata
+from seedlock.errors import InternalError, ReaderError, SeedlockError, UnrecognizedMetadata
 from seedlock.extract import RawMetadata, extract
 from seedlock.readers._base import Reader
 from seedlock.readers.a1111 import A1111Reader, PaddleReader
@@ -23,6 +23,7 @@ from seedlock.readers.easydiffusion import EasyDiffusionReader
 from seedlock.readers.fooocus import FooocusReader, RuinedFooocusReader
 from seedlock.readers.hf_space import HFSpaceReader
 from seedlock.readers.invokeai import InvokeAIReader
+from seedlock.readers.load import load_record
 from seedlock.readers.novelai import NovelAIReader
 from seedlock.readers.seedlock_format import SeedlockReader
 from seedlock.readers.stability_matrix import StabilityMatrixReader
@@ -30,7 +31,7 @@ from seedlock.readers.swarmui import SwarmUIReader
 from seedlock.readers.tensorart import TensorArtReader
 from seedlock.record import GenerationRecord, Generator
 
-__all__ = ["READERS", "Reader", "parse_raw", "read"]
+__all__ = ["READERS", "Reader", "load_record", "parse_raw", "read"]
 
 READERS: tuple[Reader, ...] = (
     SeedlockReader(),
@@ -155,9 +156,17 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
             exc.path = path
             attempts.append(exc)
             continue
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # bad values in the input (int("abc"), nesting past the stack): this reader's failure
             attempts.append(ReaderError(f"{type(exc).__name__}: {exc}", reader=reader.name, path=path))
             continue
+        except (TypeError, KeyError, AttributeError, IndexError) as exc:
+            # a reader that trips over its own assumptions is a bug, never "unrecognised metadata"
+            raise InternalError(
+                f"internal error in the {reader.name} reader ({type(exc).__name__}: {exc})",
+                path=path,
+                component=f"readers.{reader.name}",
+            ) from exc
         if raw.warnings or raw.stealth_kind or provenance:
             warnings = tuple(raw.warnings) + tuple(rec.warnings)
             if raw.stealth_kind:

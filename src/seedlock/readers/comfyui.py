@@ -466,31 +466,20 @@ def record_from_graph(
     extra: dict[str, Any] = {}
     if g.guidance is not None:
         extra["guidance"] = g.guidance
-    cs, csch = out_passes[0].canonical_sampler, out_passes[0].canonical_scheduler
-    return GenerationRecord(
+    return GenerationRecord.from_passes(
+        tuple(out_passes),
         generator=generator,
         generator_name="ComfyUI",
         prompt="\n".join(first.positive) if first.positive else None,
         negative_prompt="\n".join(first.negative) if first.negative else None,
-        seed=first.seed,
         seed_type=first.seed_type,
         rng="CPU",
-        sampler=first.sampler,
-        scheduler=first.scheduler,
-        canonical_sampler=cs,
-        canonical_scheduler=csch,
-        steps=first.steps,
-        cfg_scale=first.cfg,
-        width=first.width,
-        height=first.height,
         final_width=last.width,
         final_height=last.height,
-        denoise=first.denoise,
         clip_skip=g.clip_skip,
         model=ModelRef(name=first.model) if first.model else None,
         vae=vae,
         adapters=tuple(adapters),
-        passes=tuple(out_passes),
         postprocessing=tuple(post),
         batch_size=first.batch_size,
         extra=extra,

@@ -50,27 +50,18 @@ class DrawThingsReader:
             denoise=strength if strength and strength < 1 else None,
         )
         mapped = {"c", "uc", "seed", "size", "sampler", "strength", "lora", "model", "scale", "steps"}
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            (p,),
             generator=Generator.DRAWTHINGS,
             generator_name="Draw Things",
             prompt=d.get("c"),
             negative_prompt=d.get("uc"),
-            seed=seed,
             seed_type=seed_type,
             rng=d.get("seed_mode"),
-            sampler=d.get("sampler"),
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=w,
-            height=h,
             final_width=w,
             final_height=h,
-            denoise=p.denoise,
             model=ModelRef(name=d.get("model")) if d.get("model") else None,
             adapters=loras,
-            passes=(p,),
             extra={k: v for k, v in d.items() if k not in mapped},
             raw=dict(raw.fields),
         )

@@ -101,23 +101,15 @@ class EasyDiffusionReader:
             kind="img2img" if strength else "txt2img",
         )
         vae = _none(m.get("use_vae_model"))
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            (p,),
             generator=Generator.EASYDIFFUSION,
             generator_name="Easy Diffusion",
             prompt=m.get("prompt"),
             negative_prompt=m.get("negative_prompt"),
-            seed=seed,
             seed_type=seed_type,
-            sampler=sampler,
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=w,
-            height=h,
             final_width=w,
             final_height=h,
-            denoise=strength,
             clip_skip=2
             if str(m.get("clip_skip")) == "True"
             else to_int(m.get("clip_skip"))
@@ -128,7 +120,6 @@ class EasyDiffusionReader:
             else None,
             vae=ModelRef(name=str(vae)) if vae else None,
             adapters=tuple(adapters),
-            passes=(p,),
             postprocessing=tuple(post),
             extra={k: v for k, v in m.items() if k not in _MAPPED},
             raw=dict(raw.fields),

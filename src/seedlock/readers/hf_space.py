@@ -47,24 +47,16 @@ class HFSpaceReader:
             "Model",
             "Model hash",
         }
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            (p,),
             generator=Generator.HF_SPACE,
             generator_name="Hugging Face Space",
             prompt=m.get("prompt"),
             negative_prompt=m.get("negative_prompt"),
-            seed=seed,
             seed_type=seed_type,
-            sampler=m.get("sampler"),
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=w,
-            height=h,
             final_width=w,
             final_height=h,
             model=ModelRef(name=m.get("Model"), hashes=hash_forms(m.get("Model hash"))),
-            passes=(p,),
             extra={k: v for k, v in m.items() if k not in mapped},
             raw=dict(raw.fields),
         )

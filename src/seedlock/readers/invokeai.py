@@ -144,7 +144,8 @@ class InvokeAIReader:
         rand = m.get("rand_device")
         style_pos, style_neg = m.get("positive_style_prompt"), m.get("negative_style_prompt")
         clip_skip = to_int(m.get("clip_skip"))
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            tuple(passes),
             generator=Generator.INVOKEAI,
             generator_name="InvokeAI",
             generator_version=m.get("app_version"),
@@ -152,25 +153,15 @@ class InvokeAIReader:
             negative_prompt=m.get("negative_prompt"),
             encoded_prompt=None,
             encoded_negative_prompt=None,
-            seed=seed,
             seed_type=seed_type,
             rng=str(rand).upper().replace("CUDA", "GPU") if rand else None,
-            sampler=sched,
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=p.width,
-            height=p.height,
             final_width=p.width,
             final_height=p.height,
-            denoise=p.denoise,
             # InvokeAI counts skipped layers; A1111's convention counts from 1
             clip_skip=clip_skip + 1 if clip_skip else None,
             model=_model(m.get("model")),
             vae=_model(m.get("vae")),
             adapters=tuple(adapters),
-            passes=tuple(passes),
             precision={"cfg_rescale_multiplier": str(m["cfg_rescale_multiplier"])}
             if m.get("cfg_rescale_multiplier")
             else {},
@@ -218,27 +209,18 @@ class InvokeAIReader:
             width=w,
             height=h,
         )
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            (p,),
             generator=Generator.INVOKEAI,
             generator_name="InvokeAI",
             generator_version=m.get("app_version"),
             prompt=positive,
             negative_prompt=negative,
             encoded_prompt=text,
-            seed=seed,
             seed_type=seed_type,
-            sampler=img.get("sampler"),
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=w,
-            height=h,
             final_width=final_w,
             final_height=final_h,
-            denoise=p.denoise,
             model=ModelRef(name=m.get("model_weights"), hashes=hash_forms(m.get("model_hash"))),
-            passes=(p,),
             postprocessing=tuple(post),
             extra={
                 k: v
@@ -321,25 +303,16 @@ class InvokeAIReader:
             height=h,
             kind="img2img" if one("-I", "--init_img") else "txt2img",
         )
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            (p,),
             generator=Generator.INVOKEAI,
             generator_name="InvokeAI (Dream)",
             prompt=positive,
             negative_prompt=negative,
             encoded_prompt=prompt,
-            seed=seed,
             seed_type=seed_type,
-            sampler=sampler,
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=w,
-            height=h,
             final_width=final_w,
             final_height=final_h,
-            denoise=p.denoise,
-            passes=(p,),
             postprocessing=tuple(post),
             variation_strength=to_float(one("-v", "--variation_amount")),
             extra={

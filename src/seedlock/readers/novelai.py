@@ -93,28 +93,18 @@ class NovelAIReader:
             kind="img2img" if strength else "txt2img",
         )
         source = fields.get("Source")
-        return GenerationRecord(
+        return GenerationRecord.from_passes(
+            (p,),
             generator=Generator.NOVELAI,
             generator_name="NovelAI",
             generator_version=c.get("version") and str(c.get("version")),
             prompt=prompt,
             negative_prompt=negative,
             character_prompts=tuple(chars),
-            seed=seed,
             seed_type=seed_type,
-            sampler=sampler,
-            scheduler=schedule,
-            canonical_sampler=cs,
-            canonical_scheduler=csch,
-            steps=p.steps,
-            cfg_scale=p.cfg_scale,
-            width=w,
-            height=h,
             final_width=w,
             final_height=h,
-            denoise=strength,
             model=ModelRef(name=str(source)) if source else None,
-            passes=(p,),
             batch_size=to_int(c.get("n_samples")),
             extra={k: v for k, v in c.items() if k not in _MAPPED}
             | {k: v for k, v in fields.items() if k in ("Title", "Generation time")},

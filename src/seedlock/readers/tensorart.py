@@ -46,19 +46,10 @@ class TensorArtReader:
                 width=w,
                 height=h,
             )
-            rec = GenerationRecord(
+            rec = GenerationRecord.from_passes(
+                (p,),
                 generator=Generator.TENSORART,
-                seed=seed,
                 seed_type=seed_type,
-                steps=p.steps,
-                cfg_scale=p.cfg_scale,
-                sampler=p.sampler,
-                scheduler=p.scheduler,
-                canonical_sampler=cs,
-                canonical_scheduler=csch,
-                width=w,
-                height=h,
-                passes=(p,),
                 raw=dict(raw.fields),
             )
         graph_model = rec.model.name if rec.model else None

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seedlock.files import atomic_write_bytes
 from seedlock.paths import home
-from seedlock.writer import atomic_write_bytes
 
 #: the public SD-1.x scheduler config: the pristine base every scheduler is built from
 SD1_SCHEDULER: dict[str, Any] = {
@@ -96,7 +96,7 @@ def _json(path: Path, obj: dict[str, Any]) -> None:
 
 def write_tokenizer(folder: Path) -> None:
     """vocab.json + merges.txt rebuilt from OpenAI's BPE file in open-clip-torch."""
-    from seedlock.tokens import tokenizer
+    from seedlock.diff.tokens import tokenizer
 
     tok = tokenizer()
     folder.mkdir(parents=True, exist_ok=True)

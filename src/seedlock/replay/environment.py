@@ -2,8 +2,8 @@
 
 Bitwise equality is only promised for the same GPU model and SM count, the same
 CUDA/cuDNN, the same torch/diffusers/transformers versions, dtype, attention backend,
-thread count and determinism flags. :func:`differences` names the parts that differ, so
-a replay can say "numerically close expected, because torch 2.13 vs 2.14" instead of
+thread count and determinism flags. :func:`seedlock.diff.fields.environment_differences` names the parts that differ, so a
+replay can say "numerically close expected, because torch 2.13 vs 2.14" instead of
 promising what it cannot.
 """
 
@@ -13,24 +13,6 @@ import platform
 import sys
 from importlib import metadata
 from typing import Any
-
-#: keys whose difference breaks the bitwise promise
-BITWISE_KEYS = (
-    "torch",
-    "diffusers",
-    "transformers",
-    "device",
-    "gpu_name",
-    "gpu_sm_count",
-    "gpu_capability",
-    "cuda",
-    "cudnn",
-    "cpu",
-    "dtype",
-    "attention",
-    "threads",
-    "deterministic",
-)
 
 
 def _version(pkg: str) -> str | None:
@@ -85,8 +67,3 @@ def environment(device: str, dtype: str, settings: dict[str, Any]) -> dict[str, 
             gpu_capability=f"{props.major}.{props.minor}",
         )
     return env
-
-
-def differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Keys that break the bitwise promise and differ between two environments."""
-    return {k: (a.get(k), b.get(k)) for k in BITWISE_KEYS if a.get(k) != b.get(k)}

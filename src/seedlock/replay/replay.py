@@ -8,7 +8,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedlock.replay.run import Engine, RunResult, RunSettings, recipe_from_record
+from seedlock.diff.fields import diff_records, environment_differences
+from seedlock.diff.pixels import PixelReport, compare_arrays, decode, pixel_hash
+from seedlock.diff.rules import Cause, diagnose
+from seedlock.pin.cache import HashCache
+from seedlock.readers import read
+from seedlock.replay.recipe import recipe_from_record
+from seedlock.replay.run import Engine, RunResult, RunSettings
+
+__all__ = ["ReplayReport", "replay"]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """How the replayed pixels differ from the image's, and the ranked causes from the two records."""
+
+    pixels: PixelReport
+    causes: tuple[Cause, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.pixels
+        return {
+            "pixels": {
+                "verdict": p.verdict,
+                "max_abs_diff": p.max_abs_diff,
+                "psnr": None if p.psnr == float("inf") else round(p.psnr, 4),
+                "ssim": round(p.ssim, 6),
+            },
+            "causes": [
+                {"rank": c.rank, "title": c.title, "field": c.field, "explanation": c.explanation} for c in self.causes
+            ],
+        }
 
 
 @dataclass
@@ -20,7 +50,7 @@ class ReplayReport:
     promise: str
     env_differences: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     approximate: tuple[str, ...] = ()
-    comparison: Any = None
+    mismatch: Mismatch | None = None
 
     @property
     def identical(self) -> bool:
@@ -37,10 +67,8 @@ class ReplayReport:
             "approximate": list(self.approximate),
             "seconds": round(self.result.seconds, 3),
         }
-        if self.comparison is not None:
-            c = self.comparison
-            out["pixels"] = c["pixels"]
-            out["causes"] = c["causes"]
+        if self.mismatch is not None:
+            out.update(self.mismatch.to_dict())
         return out
 
     def render(self) -> str:
@@ -53,11 +81,12 @@ class ReplayReport:
             lines.append(f"  environment differs: {k}: recorded {a!r}, now {b!r}")
         for note in self.approximate:
             lines.append(f"  approximate: {note}")
-        if self.comparison is not None:
-            p = self.comparison["pixels"]
-            lines.append(f"  pixels: {p['verdict']}, max |diff| {p['max_abs_diff']}, PSNR {p['psnr']}")
-            for c in self.comparison["causes"]:
-                lines.append(f"  cause [{c['rank']}] {c['title']}: {c['field']}")
+        if self.mismatch is not None:
+            p = self.mismatch.pixels
+            psnr = "inf" if p.psnr == float("inf") else f"{p.psnr:.2f} dB"
+            lines.append(f"  pixels: {p.verdict}, max |diff| {p.max_abs_diff}, PSNR {psnr}")
+            for c in self.mismatch.causes:
+                lines.append(f"  cause [{c.rank}] {c.title}: {c.field}")
         return "\n".join(lines)
 
 
@@ -74,19 +103,12 @@ def replay(
 
     ``engine`` is reused (its loaded pipelines with it) when its settings are the recorded ones.
     """
-    from seedlock import read
-    from seedlock.diagnose import diagnose
-    from seedlock.diff import diff_records
-    from seedlock.hash_cache import HashCache
-    from seedlock.pixels import compare_arrays, decode, pixel_hash
-    from seedlock.replay.environment import differences
-
     record = read(image)
     original = decode(Path(image), "RGB")
     with HashCache() as cache:
         recipe = recipe_from_record(record, model=model, loras=loras, allow_other_model=allow_other_model, cache=cache)
-    block = record.extra.get("seedlock") if isinstance(record.extra, Mapping) else None
-    recorded_env = dict(block.get("environment") or {}) if isinstance(block, Mapping) else {}
+    recorded = record.run
+    recorded_env = dict(recorded.environment) if recorded else {}
     det = recorded_env.get("determinism") or {}
     settings = RunSettings(
         device=device,
@@ -98,8 +120,13 @@ def replay(
     if engine is None or engine.settings != settings:
         engine = Engine(settings)
     result = engine.run(recipe)
-    env_now = result.record.extra["seedlock"]["environment"]
-    env_diff = differences(recorded_env, env_now) if recorded_env else {"environment": ("not recorded", "this machine")}
+    now = result.record.run
+    env_now = dict(now.environment) if now else {}
+    env_diff = (
+        environment_differences(recorded_env, env_now)
+        if recorded_env
+        else {"environment": ("not recorded", "this machine")}
+    )
     report = ReplayReport(
         image=str(Path(image)),
         original_sha256=pixel_hash(original),
@@ -110,11 +137,5 @@ def replay(
     )
     if not report.identical:
         px = compare_arrays(original, result.pixels)
-        causes = diagnose(diff_records(record, result.record), px)
-        report.comparison = {
-            "pixels": {"verdict": px.verdict, "max_abs_diff": px.max_abs_diff, "psnr": px.psnr, "ssim": px.ssim},
-            "causes": [
-                {"rank": c.rank, "title": c.title, "field": c.field, "explanation": c.explanation} for c in causes
-            ],
-        }
+        report.mismatch = Mismatch(px, tuple(diagnose(diff_records(record, result.record), px)))
     return report

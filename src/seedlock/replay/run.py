@@ -14,8 +14,8 @@ import io
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,60 +25,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a run must never touch the netwo
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from seedlock import __version__
-from seedlock.errors import SeedlockError
-from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass, model_stem
-from seedlock.replay.schedulers import (
-    SAMPLERS,
-    UnmappedScheduler,
-    effective_config,
-    scheduler_for,
-    scheduler_from_config,
-)
+from seedlock._version import __version__
+from seedlock.errors import ReplayRefused, UnmappedScheduler
+from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, RunBlock, SamplingPass, Trace, model_stem
+from seedlock.replay.recipe import Recipe
+from seedlock.replay.schedulers import effective_config, scheduler_for, scheduler_from_config
 
 NOISE_RECIPE = "seedlock-cpu-1"
 NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512}
-
-
-class ReplayRefused(SeedlockError, ValueError):
-    """The recipe cannot be run faithfully; the message says why."""
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    name: str
-    path: str
-    weight: float
-    hashes: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything a run needs, resolved to files on this machine."""
-
-    model: str
-    prompt: str = ""
-    negative_prompt: str = ""
-    seed: int = 0
-    steps: int = 20
-    cfg_scale: float = 7.0
-    sampler: str = "euler"
-    schedule: str | None = None
-    width: int | None = None
-    height: int | None = None
-    #: A1111 convention: 1 = last layer, 2 = penultimate (diffusers clip_skip = N - 1)
-    clip_skip: int | None = None
-    loras: tuple[LoraSpec, ...] = ()
-    batch_size: int = 1
-    batch_index: int = 0
-    #: a stored effective scheduler config; wins over (sampler, schedule) when set
-    scheduler_config: Mapping[str, Any] | None = None
-    #: why the result may differ from the source image, when it is not faithful
-    approximate: tuple[str, ...] = ()
-    model_hashes: Mapping[str, str] = field(default_factory=dict)
-
-    def with_(self, **changes: Any) -> Recipe:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -96,172 +50,53 @@ class RunResult:
     pixel_sha256: str
     record: GenerationRecord
     seconds: float
-    trace: dict[str, Any] | None = None
-
-
-# -- turning a record into a recipe ------------------------------------------------------
-
-_LORA_TAG = re.compile(r"<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.IGNORECASE)
-_EMPHASIS = re.compile(r"(?<!\\)[\(\[][^\)\]]*(?::\s*[\d.]+)?(?<!\\)[\)\]]")
-
-
-def recipe_from_record(
-    record: GenerationRecord,
-    *,
-    model: str | os.PathLike[str] | None = None,
-    loras: Mapping[str, str | os.PathLike[str]] | None = None,
-    allow_other_model: bool = False,
-    cache: Any = None,
-) -> Recipe:
-    """Resolve a record to a runnable recipe, or refuse with the reason.
-
-    The model is the given file, or the indexed file whose hash matches the record
-    (``seedlock model scan``); either way its bytes are checked against the record's
-    hash claims before use.
-    """
-    from seedlock.hashing import hash_file
-
-    notes: list[str] = []
-    if len(record.passes) > 1:
-        raise ReplayRefused(
-            f"the record has {len(record.passes)} sampling passes (hires fix, refiner, multi-sampler graph); only single-pass recipes are replayed"
-        )
-    if record.seed is None:
-        raise ReplayRefused("the record has no seed")
-    sampler = record.canonical_sampler or "euler"
-    stored = _stored(record)
-    if not stored.get("scheduler") and sampler not in SAMPLERS:
-        raise ReplayRefused(f"sampler {record.sampler or sampler!r} has no diffusers equivalent (unmapped)")
-    claims = dict(record.model.hashes) if record.model else {}
-    path = Path(model) if model is not None else _find_model(record, cache)
-    if not path.is_file():
-        raise ReplayRefused(f"model file {path} does not exist")
-    got = hash_file(path, "default", cache=cache).hashes
-    checkable = {k: v for k, v in claims.items() if k in ("sha256", "autov2", "autov3", "autov1")}
-    if checkable and not any(_claim_matches(k, v, got) for k, v in checkable.items()):
-        msg = f"{path.name} is not the record's model (record: {_fmt(checkable)}; file: autov2={got['autov2']})"
-        if not allow_other_model:
-            raise ReplayRefused(msg)
-        notes.append(msg)
-
-    lora_specs: list[LoraSpec] = []
-    given = {k: str(v) for k, v in (loras or {}).items()}
-    for a in record.adapters:
-        if a.kind != "lora":
-            raise ReplayRefused(f"{a.kind} adapters are not replayed ({a.name})")
-        lp = given.get(a.name) or _find_adapter(a, cache)
-        if lp is None:
-            raise ReplayRefused(
-                f"LoRA {a.name!r} is not on disk (pass --lora {a.name}=PATH or seedlock model scan its folder)"
-            )
-        lora_specs.append(LoraSpec(a.name, lp, 1.0 if a.weight is None else a.weight, dict(a.hashes)))
-        if a.weight_clip is not None and a.weight is not None and a.weight_clip != a.weight:
-            notes.append(f"LoRA {a.name}: separate text-encoder weight {a.weight_clip} applied as {a.weight}")
-
-    prompt = record.prompt or ""
-    negative = record.negative_prompt or ""
-    from_a1111 = record.generator not in (Generator.SEEDLOCK, Generator.NONE)
-    if from_a1111:
-        prompt = _LORA_TAG.sub("", prompt)
-        negative = _LORA_TAG.sub("", negative)
-        if _EMPHASIS.search(prompt) or _EMPHASIS.search(negative):
-            notes.append("prompt uses (emphasis:1.2) syntax, which diffusers encodes literally")
-        rng = (record.rng or ("GPU" if record.generator == Generator.A1111 else "CPU")).upper()
-        if rng != "CPU":
-            notes.append(f"the source drew {rng} noise; seedlock draws portable CPU noise")
-        if record.postprocessing:
-            notes.append("post-processing (" + ", ".join(p.kind for p in record.postprocessing) + ") is not replayed")
-        if record.variation_strength:
-            notes.append("variation seed is not replayed")
-    if record.encoded_prompt is not None and record.encoded_prompt != record.prompt:
-        prompt = record.encoded_prompt
-    return Recipe(
-        model=str(path),
-        prompt=prompt,
-        negative_prompt=negative,
-        seed=record.seed,
-        steps=record.steps or 20,
-        cfg_scale=7.0 if record.cfg_scale is None else record.cfg_scale,
-        sampler=sampler,
-        schedule=record.canonical_scheduler,
-        width=record.width,
-        height=record.height,
-        clip_skip=record.clip_skip,
-        loras=tuple(lora_specs),
-        batch_size=record.batch_size or 1,
-        batch_index=record.batch_index or 0,
-        scheduler_config=stored.get("scheduler"),
-        approximate=tuple(notes),
-        model_hashes={"sha256": got["sha256"], "autov2": got["autov2"], "autov3": got["autov3"]},
-    )
-
-
-def _stored(record: GenerationRecord) -> dict[str, Any]:
-    block = record.extra.get("seedlock") if isinstance(record.extra, Mapping) else None
-    return dict(block) if isinstance(block, Mapping) else {}
-
-
-def _claim_matches(form: str, value: str, got: Mapping[str, str]) -> bool:
-    column = {"autov2": "sha256", "sha256": "sha256", "autov3": "autov3", "autov1": "autov1"}[form]
-    return bool(got.get(column, "").startswith(value.lower().removeprefix("0x")))
-
-
-def _fmt(claims: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(claims.items()))
-
-
-def _find_model(record: GenerationRecord, cache: Any) -> Path:
-    from seedlock.models import Wanted, resolve_one
-
-    if record.model is None or cache is None:
-        raise ReplayRefused("no model file: pass --model PATH (or seedlock model scan your model folder)")
-    r = resolve_one(Wanted("checkpoint", record.model.name or "", dict(record.model.hashes)), cache)
-    if r.status != "found" or r.path is None:
-        raise ReplayRefused(
-            f"model {record.model.name!r} ({_fmt(record.model.hashes) or 'no hash'}) is not on disk: {r.status}"
-            + (f", {r.note}" if r.note else "")
-            + "; pass --model PATH or seedlock model scan its folder"
-        )
-    return Path(r.path)
-
-
-def _find_adapter(a: Adapter, cache: Any) -> str | None:
-    from seedlock.models import Wanted, resolve_one
-
-    if cache is None or not a.hashes:
-        return None
-    r = resolve_one(Wanted(a.kind, a.name, dict(a.hashes)), cache)
-    return r.path if r.status == "found" else None
+    trace: Trace | None = None
 
 
 # -- the engine --------------------------------------------------------------------------
 
 
 def family_of(path: str) -> str:
-    """``tiny-sd1`` or ``sd1`` from the checkpoint's own keys; refuse anything else."""
-    import json
-    import struct
+    """``tiny-sd1`` or ``sd1`` from the checkpoint's own keys (its validated header); refuse anything else."""
+    from seedlock.errors import SafetensorsHeaderError
+    from seedlock.pin.safetensors_header import read_header_of
 
-    with open(path, "rb") as f:
-        head = f.read(9)
-        if not head[8:9] == b"{":
-            raise ReplayRefused(f"{Path(path).name} is not a safetensors file; pickle checkpoints are never loaded")
-        (n,) = struct.unpack("<Q", head[:8])
-        f.seek(8)
-        header = json.loads(f.read(min(n, 100_000_000)))
-    meta = header.get("__metadata__") or {}
-    if meta.get("seedlock.family") in NATIVE_SIZE:
-        return str(meta["seedlock.family"])
-    key = header.get("model.diffusion_model.input_blocks.0.0.weight")
-    if any(k.startswith("conditioner.embedders") for k in header):
+    try:
+        header = read_header_of(path)
+    except SafetensorsHeaderError as exc:
+        raise ReplayRefused(
+            f"{Path(path).name} is not a valid safetensors file ({exc.message}); pickle checkpoints are never loaded"
+        ) from None
+    family = header.metadata.get("seedlock.family")
+    if family in NATIVE_SIZE:
+        return str(family)
+    shapes = header.shapes
+    if any(k.startswith("conditioner.embedders") for k in shapes):
         raise ReplayRefused("SDXL single-file checkpoints are not replayed yet (SD-1.x only)")
+    first_conv = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
     if (
-        key
-        and key.get("shape", [0])[0] == 320
-        and "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in header
+        first_conv
+        and first_conv[0] == 320
+        and "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in shapes
     ):
         return "sd1"
     raise ReplayRefused(f"{Path(path).name} is not an SD-1.x checkpoint seedlock knows how to load")
+
+
+def quiet_libraries() -> None:
+    """diffusers/transformers chatter (progress bars, optional-dependency notes) off."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    dlog.disable_progress_bar()
+    dlog.set_verbosity_error()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 class Engine:
@@ -306,7 +141,7 @@ class Engine:
     def run(self, recipe: Recipe, *, trace: bool = False) -> RunResult:
         import torch
 
-        from seedlock.pixels import pixel_hash
+        from seedlock.diff.pixels import pixel_hash
         from seedlock.replay.determinism import deterministic_mode
         from seedlock.replay.environment import environment
 
@@ -322,8 +157,8 @@ class Engine:
                 sched_cfg = effective_config(scheduler)
             else:
                 scheduler, sched_cfg = scheduler_for(recipe.sampler, recipe.schedule)
-        except UnmappedScheduler as exc:
-            raise ReplayRefused(str(exc)) from None
+        except UnmappedScheduler:
+            raise
         s = self.settings
         started = time.perf_counter()
         names: list[str] = []
@@ -374,10 +209,13 @@ class Engine:
         digest = pixel_hash(pixels)
         seconds = time.perf_counter() - started
         env = environment(s.device, s.dtype, settings)
+        stages = None
         if trace:
-            tr["image"] = digest
-        record = _record(recipe, width, height, sched_cfg, env, digest, tr if trace else None)
-        return RunResult(pixels, digest, record, seconds, tr if trace else None)
+            stages = Trace(
+                prompt_embeds=tr.get("prompt_embeds"), noise=tr["noise"], latents=tuple(tr["latents"]), image=digest
+            )
+        record = _record(recipe, width, height, sched_cfg, env, digest, stages)
+        return RunResult(pixels, digest, record, seconds, stages)
 
 
 def _thash(t: Any) -> str:
@@ -391,17 +229,16 @@ def _record(
     sched_cfg: Mapping[str, Any],
     env: Mapping[str, Any],
     digest: str,
-    trace: Mapping[str, Any] | None,
+    trace: Trace | None,
 ) -> GenerationRecord:
-    block: dict[str, Any] = {
-        "scheduler": dict(sched_cfg),
-        "noise": NOISE_RECIPE,
-        "environment": dict(env),
-        "pixel_sha256": digest,
-        "approximate": list(recipe.approximate),
-    }
-    if trace is not None:
-        block["trace"] = dict(trace)
+    block = RunBlock(
+        scheduler=dict(sched_cfg),
+        noise=NOISE_RECIPE,
+        environment=dict(env),
+        pixel_sha256=digest,
+        approximate=tuple(recipe.approximate),
+        trace=trace,
+    )
     p = SamplingPass(
         seed=recipe.seed,
         steps=recipe.steps,
@@ -413,40 +250,29 @@ def _record(
         width=width,
         height=height,
     )
-    return GenerationRecord(
+    return GenerationRecord.from_passes(
+        (p,),
         generator=Generator.SEEDLOCK,
         generator_name="seedlock",
         generator_version=__version__,
         prompt=recipe.prompt,
         negative_prompt=recipe.negative_prompt,
-        seed=recipe.seed,
         seed_type="int",
         rng="CPU",
-        sampler=recipe.sampler,
-        scheduler=recipe.schedule,
-        canonical_sampler=recipe.sampler,
-        canonical_scheduler=recipe.schedule,
-        steps=recipe.steps,
-        cfg_scale=recipe.cfg_scale,
-        width=width,
-        height=height,
-        final_width=width,
-        final_height=height,
         clip_skip=recipe.clip_skip,
         model=ModelRef(name=model_stem(recipe.model), hashes=dict(recipe.model_hashes)),
         adapters=tuple(
             Adapter(
                 kind="lora",
                 name=lo.name,
-                hashes={"autov3": lo.hashes.get("autov3", "")[:12]} if lo.hashes.get("autov3") else {},
+                hashes={k: v for k, v in lo.hashes.items() if k in ("sha256", "autov3") and v},
                 weight=lo.weight,
             )
             for lo in recipe.loras
         ),
-        passes=(p,),
         batch_size=recipe.batch_size,
         batch_index=recipe.batch_index,
-        extra={"seedlock": block},
+        extra={"seedlock": block.to_dict()},
     )
 
 
@@ -457,8 +283,9 @@ def save_outputs(result: RunResult, out: str | os.PathLike[str]) -> dict[str, st
     """The image with its record embedded, a JSON sidecar, and the prompts as exact bytes."""
     from PIL import Image
 
+    from seedlock.files import atomic_write_bytes
     from seedlock.record import canonical_json
-    from seedlock.writer import atomic_write_bytes, write
+    from seedlock.writer import write
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -473,47 +300,3 @@ def save_outputs(result: RunResult, out: str | os.PathLike[str]) -> dict[str, st
     atomic_write_bytes(prompt, (result.record.prompt or "").encode("utf-8"))
     atomic_write_bytes(negative, (result.record.negative_prompt or "").encode("utf-8"))
     return {"image": str(path), "record": str(sidecar), "prompt": str(prompt), "negative": str(negative)}
-
-
-def curl_quotes(text: str) -> str:
-    """The invisible edit users make by pasting through a word processor."""
-    if '"' in text:
-        return text.replace('"', "\u201c", 1)
-    if "'" in text:
-        return text.replace("'", "\u2019", 1)
-    return "\u201c" + text + "\u201d"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    changed: str
-    pixel_sha256: str
-    passed: bool
-
-
-def verify(engine: Engine, recipe: Recipe, progress: Callable[[str], None] | None = None) -> list[Check]:
-    """Repeat must match; each single-knob change must move the hash."""
-    base = engine.run(recipe)
-    again = engine.run(recipe)
-    checks = [
-        Check("repeat", "nothing (fresh generators)", again.pixel_sha256, again.pixel_sha256 == base.pixel_sha256)
-    ]
-    other = "dpmpp_2m" if recipe.sampler != "dpmpp_2m" else "euler"
-    perturbations = [
-        (
-            "cfg +0.5",
-            f"cfg {recipe.cfg_scale} -> {recipe.cfg_scale + 0.5}",
-            recipe.with_(cfg_scale=recipe.cfg_scale + 0.5),
-        ),
-        ("steps +1", f"steps {recipe.steps} -> {recipe.steps + 1}", recipe.with_(steps=recipe.steps + 1)),
-        ("sampler", f"sampler {recipe.sampler} -> {other}", recipe.with_(sampler=other, scheduler_config=None)),
-        ("seed +1", f"seed {recipe.seed} -> {recipe.seed + 1}", recipe.with_(seed=recipe.seed + 1)),
-        ("curly quote", "one straight quote curled in the prompt", recipe.with_(prompt=curl_quotes(recipe.prompt))),
-    ]
-    for name, what, changed in perturbations:
-        if progress:
-            progress(name)
-        r = engine.run(changed)
-        checks.append(Check(name, what, r.pixel_sha256, r.pixel_sha256 != base.pixel_sha256))
-    return [Check("base", "the recipe as given", base.pixel_sha256, True), *checks]

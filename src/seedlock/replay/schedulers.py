@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from seedlock.errors import UnmappedScheduler
 from seedlock.replay.configs import SD1_SCHEDULER
 
 #: canonical sampler -> (diffusers class, options)
@@ -52,10 +53,6 @@ SCHEDULES: Mapping[str, Mapping[str, Any]] = {
 
 #: samplers that draw fresh noise at every step (need a seeded step-noise generator)
 STOCHASTIC = frozenset({"euler_ancestral", "dpm_2_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "ddpm", "lcm"})
-
-
-class UnmappedScheduler(ValueError):
-    """No faithful diffusers equivalent; the message says why."""
 
 
 def scheduler_for(sampler: str | None, schedule: str | None) -> tuple[Any, dict[str, Any]]:

@@ -54,7 +54,7 @@ def build_tiny(path: str | os.PathLike[str]) -> Path:
     """Write the tiny checkpoint to ``path`` (atomically) and return it."""
     from safetensors.torch import save
 
-    from seedlock.writer import atomic_write_bytes
+    from seedlock.files import atomic_write_bytes
 
     state = build_tiny_state()
     # one metadata key: safetensors writes its metadata map in hash order, which varies per process
@@ -70,7 +70,7 @@ def build_tiny_lora(path: str | os.PathLike[str], *, rank: int = 4, seed: int = 
     import torch
     from safetensors.torch import save
 
-    from seedlock.writer import atomic_write_bytes
+    from seedlock.files import atomic_write_bytes
 
     spec = FAMILIES[FAMILY]["unet"]
     g = torch.Generator().manual_seed(seed)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from seedlock.compare import Comparison
-from seedlock.pixels import decode_pair
-from seedlock.prompt_diff import PromptDiff, visible
-from seedlock.writer import atomic_write_bytes
+from seedlock.diff.compare import Comparison
+from seedlock.diff.pixels import decode_pair
+from seedlock.diff.prompt import PromptDiff, visible
+from seedlock.files import atomic_write_bytes
 
 __all__ = ["render_html", "write_html"]
 

@@ -8,7 +8,7 @@ same tick would otherwise look unchanged.
 
 The store is SQLite in WAL mode under :func:`seedlock.paths.home`, so two processes can
 hash and write at once; a damaged cache is set aside and rebuilt rather than fatal.
-The same database holds the model index (:mod:`seedlock.models`), since resolving a
+The same database holds the model index (:mod:`seedlock.pin.index`), since resolving a
 record is a query over cached hashes.
 """
 
@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seedlock.hashing import FileHashes, with_cached
 from seedlock.paths import home
-from seedlock.safetensors_header import SafetensorsHeader
+from seedlock.pin.hashing import FileHashes, with_cached
+from seedlock.pin.safetensors_header import SafetensorsHeader
 
 RACY_NS = 2_000_000_000
 SCHEMA_VERSION = 2  # 2: ctime_ns in the key

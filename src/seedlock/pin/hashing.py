@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from seedlock.errors import HashingError, SafetensorsHeaderError
-from seedlock.safetensors_header import HASH_CLAIMS, SafetensorsHeader, looks_like_safetensors, read_header
+from seedlock.errors import HashingError, InvalidSpec, SafetensorsHeaderError
+from seedlock.pin.safetensors_header import HASH_CLAIMS, SafetensorsHeader, looks_like_safetensors, read_header
 
 #: named sets of forms: what ``--forms`` accepts
 FORM_SETS: Mapping[str, frozenset[str]] = {
@@ -125,7 +125,9 @@ def resolve_forms(spec: str | Iterable[str]) -> frozenset[str]:
         elif name in known:
             wanted.add(name)
         else:
-            raise ValueError(f"unknown hash form {name!r} (known: {', '.join(sorted(known | set(FORM_SETS)))})")
+            raise InvalidSpec(
+                f"unknown hash form {name!r} (known: {', '.join(sorted(known | set(FORM_SETS)))})", value=name
+            )
     if "autov2" in wanted or "autov1" in wanted:
         wanted.add("sha256")
     if "crc32_civitai" in wanted:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedlock import __version__
+from seedlock._version import __version__
 from seedlock.errors import LockFileError
-from seedlock.hash_cache import HashCache
-from seedlock.hashing import hash_file
-from seedlock.models import Resolution
+from seedlock.files import atomic_write_bytes
+from seedlock.pin.cache import HashCache
+from seedlock.pin.hashing import hash_file
+from seedlock.pin.index import Resolution
 from seedlock.record import GenerationRecord
-from seedlock.writer import atomic_write_bytes
 
 if sys.version_info >= (3, 11):
     import tomllib

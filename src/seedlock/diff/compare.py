@@ -6,37 +6,18 @@ An input is an image (any format ``read`` handles) or a record JSON file as prin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedlock.diagnose import Cause, diagnose
-from seedlock.diff import RecordDiff, diff_records
-from seedlock.errors import MissingExtra, RecordFormatError
-from seedlock.extract import sniff_format
-from seedlock.pixels import PixelReport, compare_arrays, decode_pair
-from seedlock.readers import read
-from seedlock.record import GenerationRecord
-from seedlock.tokens import TokenDiff, diff_tokens
+from seedlock.diff.fields import RecordDiff, diff_records
+from seedlock.diff.pixels import PixelReport, compare_arrays, decode_pair
+from seedlock.diff.rules import Cause, diagnose
+from seedlock.diff.tokens import TokenDiff, diff_tokens
+from seedlock.errors import MissingExtra
+from seedlock.readers import load_record
 
-__all__ = ["Comparison", "compare", "load_record"]
-
-
-def load_record(path: str | Path) -> tuple[GenerationRecord, bool]:
-    """(record, is_image) for an image or a record JSON file."""
-    p = Path(path)
-    with open(p, "rb") as f:
-        head = f.read(12)
-    if sniff_format(head) is not None:
-        return read(p), True
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RecordFormatError(f"neither an image nor a record JSON file ({exc})", path=str(p)) from None
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    return GenerationRecord.from_dict(data), False
+__all__ = ["Comparison", "compare"]
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,15 @@ prefix), adapters by (kind, stem). Unmapped ``extra`` keys are diffed too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seedlock.prompt_diff import PromptDiff, diff_prompts
-from seedlock.record import Adapter, GenerationRecord, ModelRef, SamplingPass, model_stem
+from seedlock import claims
+from seedlock.diff.prompt import PromptDiff, diff_prompts
+from seedlock.record import Adapter, GenerationRecord, ModelRef, RunBlock, SamplingPass, model_stem
 
-__all__ = ["FieldDiff", "RecordDiff", "diff_records", "hashes_agree"]
+__all__ = ["BITWISE_KEYS", "FieldDiff", "RecordDiff", "diff_records", "environment_differences", "hashes_agree"]
 
 #: default RNG source per generator family when the record does not say
 _DEFAULT_RNG = {
@@ -60,8 +62,8 @@ class FieldDiff:
         return {
             "field": self.field,
             "category": self.category,
-            "a": _jsonable(self.a),
-            "b": _jsonable(self.b),
+            "a": jsonable(self.a),
+            "b": jsonable(self.b),
             "detail": self.detail,
         }
 
@@ -87,37 +89,17 @@ class RecordDiff:
         }
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
     if isinstance(v, (ModelRef, Adapter, SamplingPass)):
         return v.to_dict()
     if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     return v
 
 
-def hashes_agree(a: dict[str, str] | Any, b: dict[str, str] | Any) -> bool | None:
+def hashes_agree(a: Mapping[str, str] | Any, b: Mapping[str, str] | Any) -> bool | None:
     """True/False when the two hash sets share a comparable form, None when they cannot be compared."""
-    ea = _expand(dict(a))
-    eb = _expand(dict(b))
-    verdict: bool | None = None
-    for key in ea.keys() & eb.keys():
-        x, y = ea[key], eb[key]
-        n = min(len(x), len(y))
-        if n < 8:
-            continue
-        if x[:n] != y[:n]:
-            return False
-        verdict = True
-    return verdict
-
-
-def _expand(h: dict[str, str]) -> dict[str, str]:
-    out = {k: v.lower() for k, v in h.items() if k not in ("other", "name")}
-    if "sha256" in out:
-        out.setdefault("autov2", out["sha256"][:10])
-    if "autov2" in out and "sha256" not in out and len(out["autov2"]) >= 10:
-        out["sha256"] = out["autov2"]
-    return out
+    return claims.agree(dict(a), dict(b))
 
 
 def _rng(rec: GenerationRecord) -> str:
@@ -128,23 +110,6 @@ def _rng(rec: GenerationRecord) -> str:
 
 def _norm_clip(v: int | None) -> int:
     return v if v and v > 1 else 1
-
-
-def _first_pass(rec: GenerationRecord) -> SamplingPass:
-    if rec.passes:
-        return rec.passes[0]
-    return SamplingPass(
-        seed=rec.seed,
-        steps=rec.steps,
-        cfg_scale=rec.cfg_scale,
-        sampler=rec.sampler,
-        scheduler=rec.scheduler,
-        canonical_sampler=rec.canonical_sampler,
-        canonical_scheduler=rec.canonical_scheduler,
-        denoise=rec.denoise,
-        width=rec.width,
-        height=rec.height,
-    )
 
 
 def _cmp_float(x: float | None, y: float | None) -> bool:
@@ -216,8 +181,8 @@ def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
     elif va and vb and hashes_agree(va.hashes, vb.hashes) is False:
         out.append(FieldDiff("vae.hash", "model", dict(va.hashes), dict(vb.hashes)))
     # sampling passes
-    pa_list = a.passes or (_first_pass(a),)
-    pb_list = b.passes or (_first_pass(b),)
+    pa_list = a.passes or (a.first_pass(),)
+    pb_list = b.passes or (b.first_pass(),)
     for i, (pa, pb) in enumerate(zip(pa_list, pb_list)):
         _pass_diffs(i, pa, pb, out)
     if len(pa_list) != len(pb_list):
@@ -319,17 +284,39 @@ def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
     return RecordDiff(a, b, tuple(out), prompt, negative)
 
 
+#: run-block environment keys whose difference breaks the bitwise promise (same GPU model
+#: and SM count, CUDA/cuDNN, library versions, dtype, attention backend, threads, flags)
+BITWISE_KEYS = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "device",
+    "gpu_name",
+    "gpu_sm_count",
+    "gpu_capability",
+    "cuda",
+    "cudnn",
+    "cpu",
+    "dtype",
+    "attention",
+    "threads",
+    "deterministic",
+)
+
+
+def environment_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Keys that break the bitwise promise and differ between two recorded environments."""
+    return {k: (a.get(k), b.get(k)) for k in BITWISE_KEYS if a.get(k) != b.get(k)}
+
+
 def _seedlock_block_diff(a: Any, b: Any) -> list[FieldDiff]:
     """seedlock's own run block: the environment key by key; pixel hashes and traces are results, not causes."""
-    if not isinstance(a, dict) or not isinstance(b, dict):
+    ra, rb = RunBlock.from_extra({"seedlock": a}), RunBlock.from_extra({"seedlock": b})
+    if ra is None or rb is None:
         return [] if a == b else [FieldDiff("extra.seedlock", "extra", a, b)]
-    from seedlock.replay.environment import differences  # torch-free: versions come from metadata
-
     out: list[FieldDiff] = []
-    ea, eb = a.get("environment") or {}, b.get("environment") or {}
-    if isinstance(ea, dict) and isinstance(eb, dict):
-        for k, (va, vb) in differences(ea, eb).items():
-            out.append(FieldDiff(f"environment.{k}", "extra", va, vb))
-    if a.get("noise") != b.get("noise"):
-        out.append(FieldDiff("extra.seedlock.noise", "extra", a.get("noise"), b.get("noise")))
+    for k, (va, vb) in environment_differences(ra.environment, rb.environment).items():
+        out.append(FieldDiff(f"environment.{k}", "extra", va, vb))
+    if ra.noise != rb.noise:
+        out.append(FieldDiff("extra.seedlock.noise", "extra", ra.noise, rb.noise))
     return out

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedlock.hash_cache import HashCache
-from seedlock.hashing import FileHashes, hash_file
+from seedlock.pin.cache import HashCache
+from seedlock.pin.hashing import FileHashes, hash_file
 from seedlock.record import GenerationRecord, model_stem
 
 MODEL_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from seedlock.diff import FieldDiff, RecordDiff
-from seedlock.pixels import PixelReport
+from seedlock.diff.fields import FieldDiff, RecordDiff
+from seedlock.diff.pixels import PixelReport
 
 __all__ = ["Cause", "diagnose"]
 
@@ -143,15 +143,15 @@ class Cause:
     fix: str
 
     def to_dict(self) -> dict[str, Any]:
-        from seedlock.diff import _jsonable
+        from seedlock.diff.fields import jsonable
 
         return {
             "rank": self.rank,
             "category": self.category,
             "title": self.title,
             "field": self.field,
-            "a": _jsonable(self.a),
-            "b": _jsonable(self.b),
+            "a": jsonable(self.a),
+            "b": jsonable(self.b),
             "explanation": self.explanation,
             "fix": self.fix,
         }

@@ -68,6 +68,8 @@ class SafetensorsHeader:
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: sum of tensor byte lengths (= file size - 8 - header_len)
     data_len: int = 0
+    #: tensor name -> shape, for telling a model's family from its keys (not cached, not serialised)
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def data_start(self) -> int:
@@ -134,12 +136,15 @@ def parse_header(raw: bytes, file_size: int, *, path: str | None = None) -> Safe
         obj = json.loads(text, object_pairs_hook=_no_duplicates)
     except ValueError as exc:
         raise fail(f"not JSON ({exc})") from None
+    except RecursionError:
+        raise fail("JSON nested too deeply to parse") from None
     if not isinstance(obj, dict):
         raise fail("not a JSON object")
 
     metadata: dict[str, str] = {}
     spans: list[tuple[int, int, str]] = []
     dtypes: Counter[str] = Counter()
+    shapes: dict[str, tuple[int, ...]] = {}
     for name, info in obj.items():
         if name == "__metadata__":
             if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
@@ -171,6 +176,7 @@ def parse_header(raw: bytes, file_size: int, *, path: str | None = None) -> Safe
                 f"tensor {name!r} spans {end - begin} bytes but {dtype}{shape} needs {numel * DTYPE_BITS[dtype] / 8:g}"
             )
         spans.append((begin, end, name))
+        shapes[name] = tuple(shape)
         dtypes[dtype] += 1
 
     spans.sort()
@@ -185,8 +191,17 @@ def parse_header(raw: bytes, file_size: int, *, path: str | None = None) -> Safe
     if expected != file_size:
         raise fail(f"tensors end at byte {expected} but the file has {file_size} bytes")
     return SafetensorsHeader(
-        header_len=n, tensor_count=len(spans), dtypes=dict(dtypes), metadata=metadata, data_len=cursor
+        header_len=n, tensor_count=len(spans), dtypes=dict(dtypes), metadata=metadata, data_len=cursor, shapes=shapes
     )
+
+
+def read_header_of(path: str | os.PathLike[str]) -> SafetensorsHeader:
+    """Open ``path`` and read its validated header (SafetensorsHeaderError when it is not one)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return read_header(fd, os.fstat(fd).st_size, path=str(path))
+    finally:
+        os.close(fd)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

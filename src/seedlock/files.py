@@ -1,0 +1,149 @@
+"""How seedlock writes files: atomically, with the user's umask, never over one of its inputs.
+
+Every command that writes goes through :func:`atomic_write_bytes`, so the rules live here
+once: a temporary file in the same folder, fsync, then a rename (a reader never sees half
+a file, a kill leaves the old file whole); a new file gets the mode the umask gives
+(``mkstemp`` alone would make it 0600), an existing one keeps its mode; a symlink's
+target is written, so the link stays a link. Temporary files carry the writer's PID, and
+the next write to the same path removes those whose writer is gone (a kill -9 mid-write
+leaves nothing behind for long).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from seedlock.errors import OutputIsInput, OutputKindMismatch
+
+__all__ = ["atomic_write_bytes", "check_output", "same_file"]
+
+_TMP_SUFFIX = ".seedlock-tmp"
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(folder: Path, name: str) -> None:
+    """Remove temporary files of earlier writes to ``name`` whose writing process is gone."""
+    prefix = f".{name}."
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(_TMP_SUFFIX)):
+            continue
+        middle = entry.name[len(prefix) : -len(_TMP_SUFFIX)]
+        pid_text = middle.split(".", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    A symlink is followed (its target is replaced, the link kept); a new file gets the
+    umask's mode, an existing one keeps its own.
+    """
+    p = Path(path)
+    if p.is_symlink():
+        p = Path(os.path.realpath(p))
+    folder = p.parent if str(p.parent) else Path(".")
+    _clean_stale(folder, p.name)
+    tmp = folder / f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+    try:
+        mode = os.stat(p).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = _umask_mode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when both paths name one file (same inode, through any symlinks)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    kind: str | None = None,
+    force: bool = False,
+) -> None:
+    """Refuse an output path that is one of the inputs, or an existing file of another kind.
+
+    Args:
+        out: where the command is about to write.
+        inputs: the files the command reads.
+        kind: what the output is (``html``, ``toml``, ``png``); an existing file whose
+            first bytes say it is something else is refused unless ``force``.
+        force: allow replacing an existing file of another kind (never an input).
+
+    Raises:
+        OutputIsInput: ``out`` is one of ``inputs``.
+        OutputKindMismatch: ``out`` exists and holds another kind of file.
+    """
+    for src in inputs:
+        if same_file(out, src):
+            raise OutputIsInput(f"is also an input ({src}); refusing to write over it", path=out)
+    if kind is None or force:
+        return
+    try:
+        with open(out, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return
+    found = sniff_kind(head)
+    if found is not None and found != kind:
+        raise OutputKindMismatch(f"exists and holds a {found} file, not {kind}", path=out, found=found, wanted=kind)
+
+
+def sniff_kind(head: bytes) -> str | None:
+    """The kind of an existing file from its first bytes (images and archives), else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if len(head) >= 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 1 << 32:
+        return "safetensors"
+    if head.startswith(b"SQLite format 3"):
+        return "sqlite"
+    return None

@@ -1,0 +1,309 @@
+"""A record -> a recipe resolved to files on this machine, or a refusal with the reason.
+
+The model and every LoRA are found by content (``seedlock model scan``'s index) or given
+as files, and their bytes are checked against the record's hash claims before use; what
+cannot be reproduced faithfully is either refused or listed in ``approximate``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from seedlock import claims
+from seedlock.errors import InvalidSpec, ReplayRefused
+from seedlock.pin.cache import HashCache
+from seedlock.pin.index import Wanted, resolve_one
+from seedlock.readers import load_record
+from seedlock.record import Adapter, GenerationRecord, Generator
+from seedlock.replay.schedulers import SAMPLERS
+from seedlock.samplers import canonical_pair
+
+__all__ = [
+    "LoraOverride",
+    "LoraSpec",
+    "Overrides",
+    "Recipe",
+    "apply_overrides",
+    "parse_lora_spec",
+    "recipe_for",
+    "recipe_from_record",
+]
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    name: str
+    path: str
+    weight: float
+    hashes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a run needs, resolved to files on this machine."""
+
+    model: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int = 20
+    cfg_scale: float = 7.0
+    sampler: str = "euler"
+    schedule: str | None = None
+    width: int | None = None
+    height: int | None = None
+    #: A1111 convention: 1 = last layer, 2 = penultimate (diffusers clip_skip = N - 1)
+    clip_skip: int | None = None
+    loras: tuple[LoraSpec, ...] = ()
+    batch_size: int = 1
+    batch_index: int = 0
+    #: a stored effective scheduler config; wins over (sampler, schedule) when set
+    scheduler_config: Mapping[str, Any] | None = None
+    #: why the result may differ from the source image, when it is not faithful
+    approximate: tuple[str, ...] = ()
+    model_hashes: Mapping[str, str] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> Recipe:
+        return replace(self, **changes)
+
+
+_LORA_TAG = re.compile(r"<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.IGNORECASE)
+_EMPHASIS = re.compile(r"(?<!\\)[\(\[][^\)\]]*(?::\s*[\d.]+)?(?<!\\)[\)\]]")
+
+
+def recipe_from_record(
+    record: GenerationRecord,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    loras: Mapping[str, str | os.PathLike[str]] | None = None,
+    allow_other_model: bool = False,
+    cache: HashCache | None = None,
+) -> Recipe:
+    """Resolve a record to a runnable recipe, or refuse with the reason.
+
+    The model is the given file, or the indexed file whose hash matches the record
+    (``seedlock model scan``); either way its bytes are checked against the record's
+    hash claims before use.
+    """
+    from seedlock.pin.hashing import hash_file
+
+    notes: list[str] = []
+    if len(record.passes) > 1:
+        raise ReplayRefused(
+            f"the record has {len(record.passes)} sampling passes (hires fix, refiner, multi-sampler graph); only single-pass recipes are replayed"
+        )
+    if record.seed is None:
+        raise ReplayRefused("the record has no seed")
+    sampler = record.canonical_sampler or "euler"
+    run = record.run
+    stored_scheduler = run.scheduler if run else None
+    if not stored_scheduler and sampler not in SAMPLERS:
+        raise ReplayRefused(f"sampler {record.sampler or sampler!r} has no diffusers equivalent (unmapped)")
+    path = Path(model) if model is not None else _find_model(record, cache)
+    if not path.is_file():
+        raise ReplayRefused(f"model file {path} does not exist", needs="model")
+    got = hash_file(path, "default", cache=cache).hashes
+    model_claims = claims.checkable(dict(record.model.hashes) if record.model else {})
+    if claims.match_any(model_claims, got) is False:
+        msg = f"{path.name} is not the record's model (record: {_fmt(model_claims)}; file: autov2={got['autov2']})"
+        if not allow_other_model:
+            raise ReplayRefused(msg, needs="other-model")
+        notes.append(msg)
+
+    lora_specs: list[LoraSpec] = []
+    given = {k: str(v) for k, v in (loras or {}).items()}
+    for a in record.adapters:
+        if a.kind != "lora":
+            raise ReplayRefused(f"{a.kind} adapters are not replayed ({a.name})")
+        lp = given.get(a.name) or _find_adapter(a, cache)
+        if lp is None:
+            raise ReplayRefused(f"LoRA {a.name!r} is not on disk", needs=f"lora:{a.name}")
+        lora_hashes = hash_file(lp, "default", cache=cache).hashes
+        lora_claims = claims.checkable(dict(a.hashes))
+        if claims.match_any(lora_claims, lora_hashes) is False:
+            msg = f"LoRA file {Path(lp).name} is not the record's {a.name!r} (record: {_fmt(lora_claims)})"
+            if not allow_other_model:
+                raise ReplayRefused(msg, needs="other-model")
+            notes.append(msg)
+        pinned = {"sha256": lora_hashes["sha256"], "autov3": lora_hashes["autov3"]}
+        lora_specs.append(LoraSpec(a.name, lp, 1.0 if a.weight is None else a.weight, pinned))
+        if a.weight_clip is not None and a.weight is not None and a.weight_clip != a.weight:
+            notes.append(f"LoRA {a.name}: separate text-encoder weight {a.weight_clip} applied as {a.weight}")
+
+    prompt = record.prompt or ""
+    negative = record.negative_prompt or ""
+    from_a1111 = record.generator not in (Generator.SEEDLOCK, Generator.NONE)
+    if from_a1111:
+        prompt = _LORA_TAG.sub("", prompt)
+        negative = _LORA_TAG.sub("", negative)
+        if _EMPHASIS.search(prompt) or _EMPHASIS.search(negative):
+            notes.append("prompt uses (emphasis:1.2) syntax, which diffusers encodes literally")
+        rng = (record.rng or ("GPU" if record.generator == Generator.A1111 else "CPU")).upper()
+        if rng != "CPU":
+            notes.append(f"the source drew {rng} noise; seedlock draws portable CPU noise")
+        if record.postprocessing:
+            notes.append("post-processing (" + ", ".join(p.kind for p in record.postprocessing) + ") is not replayed")
+        if record.variation_strength:
+            notes.append("variation seed is not replayed")
+    if record.encoded_prompt is not None and record.encoded_prompt != record.prompt:
+        prompt = record.encoded_prompt
+    return Recipe(
+        model=str(path),
+        prompt=prompt,
+        negative_prompt=negative,
+        seed=record.seed,
+        steps=record.steps or 20,
+        cfg_scale=7.0 if record.cfg_scale is None else record.cfg_scale,
+        sampler=sampler,
+        schedule=record.canonical_scheduler,
+        width=record.width,
+        height=record.height,
+        clip_skip=record.clip_skip,
+        loras=tuple(lora_specs),
+        batch_size=record.batch_size or 1,
+        batch_index=record.batch_index or 0,
+        scheduler_config=stored_scheduler,
+        approximate=tuple(notes),
+        model_hashes={"sha256": got["sha256"], "autov2": got["autov2"], "autov3": got["autov3"]},
+    )
+
+
+def _fmt(hashes: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(hashes.items()))
+
+
+def _find_model(record: GenerationRecord, cache: HashCache | None) -> Path:
+    if record.model is None or cache is None:
+        raise ReplayRefused("no model file given or indexed", needs="model")
+    r = resolve_one(Wanted("checkpoint", record.model.name or "", dict(record.model.hashes)), cache)
+    if r.status != "found" or r.path is None:
+        raise ReplayRefused(
+            f"model {record.model.name!r} ({_fmt(record.model.hashes) or 'no hash'}) is not on disk: {r.status}"
+            + (f", {r.note}" if r.note else ""),
+            needs="model",
+        )
+    return Path(r.path)
+
+
+def _find_adapter(a: Adapter, cache: HashCache | None) -> str | None:
+    if cache is None or not a.hashes:
+        return None
+    r = resolve_one(Wanted(a.kind, a.name, dict(a.hashes)), cache)
+    # a same-named file with other bytes is returned too: the caller's hash check then
+    # says "not the record's LoRA" instead of "not on disk"
+    return r.path if r.status in ("found", "hash-mismatch") else None
+
+
+# -- a record changed by the user's overrides ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoraOverride:
+    """A LoRA file for the recipe's adapter ``name`` (or a new adapter), with an optional weight."""
+
+    name: str
+    path: str
+    weight: float | None = None
+
+
+def parse_lora_spec(spec: str) -> LoraOverride:
+    """``NAME=PATH[:WEIGHT]`` -> a LoraOverride; a path may itself hold colons.
+
+    Raises:
+        InvalidSpec: no ``=``, an empty name or an empty path.
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name.strip() or not rest:
+        raise InvalidSpec(f"LoRA spec {spec!r} is not NAME=PATH[:WEIGHT]", value=spec)
+    path, weight = rest, None
+    head, colon, tail = rest.rpartition(":")
+    if colon and head:
+        try:
+            weight = float(tail)
+            path = head
+        except ValueError:
+            pass
+    return LoraOverride(name.strip(), path, weight)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Fields the user sets on top of a recipe (None: keep the recipe's value)."""
+
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    width: int | None = None
+    height: int | None = None
+    clip_skip: int | None = None
+    batch_index: int | None = None
+    #: a sampler in any tool's words ("Euler a", "DPM++ 2M Karras", dpmpp_2m)
+    sampler: str | None = None
+    loras: tuple[LoraOverride, ...] = ()
+
+
+_SIMPLE_OVERRIDES = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "clip_skip",
+    "batch_index",
+)
+
+
+def apply_overrides(record: GenerationRecord, ov: Overrides) -> tuple[GenerationRecord, dict[str, str]]:
+    """The record with the overrides applied, and the LoRA files given by name."""
+    changes: dict[str, Any] = {k: getattr(ov, k) for k in _SIMPLE_OVERRIDES if getattr(ov, k) is not None}
+    if ov.sampler:
+        cs, csch = canonical_pair(ov.sampler, None)
+        changes.update(sampler=ov.sampler, canonical_sampler=cs, canonical_scheduler=csch)
+        # a changed sampler must not inherit the stored scheduler config
+        run = record.run
+        if run is not None and run.scheduler is not None:
+            extra = dict(record.extra)
+            extra["seedlock"] = replace(run, scheduler=None).to_dict()
+            changes["extra"] = extra
+    if changes:
+        # the changed record is the new recipe: its passes follow the top-level fields
+        changes["passes"] = ()
+    paths: dict[str, str] = {}
+    adapters = list(record.adapters)
+    for lo in ov.loras:
+        paths[lo.name] = lo.path
+        if any(a.name == lo.name for a in adapters):
+            if lo.weight is not None:
+                adapters = [
+                    a if a.name != lo.name else Adapter(kind="lora", name=lo.name, hashes=a.hashes, weight=lo.weight)
+                    for a in adapters
+                ]
+        else:
+            adapters.append(Adapter(kind="lora", name=lo.name, weight=1.0 if lo.weight is None else lo.weight))
+    changes["adapters"] = tuple(adapters)
+    return record.replace(**changes), paths
+
+
+def recipe_for(
+    source: str | os.PathLike[str] | None,
+    overrides: Overrides = Overrides(),
+    *,
+    model: str | os.PathLike[str] | None = None,
+    allow_other_model: bool = False,
+) -> Recipe:
+    """A runnable recipe from an image or record JSON (or nothing: a default record) and overrides."""
+    record = load_record(source)[0] if source else GenerationRecord(seed=0)
+    record, lora_paths = apply_overrides(record, overrides)
+    with HashCache() as cache:
+        return recipe_from_record(
+            record, model=model, loras=lora_paths, allow_other_model=allow_other_model, cache=cache
+        )
