@@ -24,8 +24,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from seedlock.replay.demo import demo_record
 from seedlock.diff.pixels import compare_images
+from seedlock.replay.demo import demo_record
 from seedlock.writer import write
 
 

@@ -13,11 +13,11 @@ from PIL import Image
 
 import seedlock
 from seedlock.diff.compare import compare
-from seedlock.diff.rules import diagnose
 from seedlock.diff.fields import diff_records
-from seedlock.extract import RawMetadata
 from seedlock.diff.pixels import compare_arrays
 from seedlock.diff.prompt import diff_prompts, lint_prompt, normalize_prompt
+from seedlock.diff.rules import diagnose
+from seedlock.extract import RawMetadata
 from seedlock.readers import parse_raw, read
 from seedlock.record import Adapter, ModelRef, PostProcess
 
@@ -287,8 +287,8 @@ def test_cli_diff_and_lint(tmp_path: Path) -> None:
 
 def test_clip_tokens_match_the_real_tokenizer() -> None:
     pytest.importorskip("regex")
-    from seedlock.errors import MissingExtra
     from seedlock.diff.tokens import diff_tokens, tokenizer
+    from seedlock.errors import MissingExtra
 
     try:
         tok = tokenizer()

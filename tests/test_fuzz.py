@@ -7,7 +7,6 @@ keeps the suite fast; SEEDLOCK_FUZZ_CASES=100000 is the full run (see docs/testi
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import random
@@ -15,11 +14,12 @@ import struct
 import zlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from seedlock.errors import SeedlockError
+from seedlock.errors import InternalError, SeedlockError
 from seedlock.extract import RawMetadata
 from seedlock.readers import parse_raw, read
 
@@ -82,22 +82,59 @@ def _mutate(data: bytes, r: random.Random) -> bytes:
     return bytes(b)
 
 
-def test_mutation_fuzz(tmp_path: Path) -> None:
+def read_cleanly(target: Path, data: bytes) -> str:
+    """One fuzz case: "record" or "error" (a clean one-line SeedlockError); a bug fails the test."""
+    target.write_bytes(data)
+    try:
+        rec = read(target, stealth="never" if len(data) > 200_000 else "auto")
+        rec.to_dict()
+        return "record"
+    except InternalError as exc:
+        raise AssertionError(f"internal error on a fuzz case: {exc}") from exc
+    except SeedlockError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return "error"
+
+
+def run_mutation_fuzz(tmp_path: Path, cases: int, seeds: list[bytes]) -> dict[str, int]:
     r = random.Random(20261125)
-    seeds = _seeds()
     target = tmp_path / "fuzz.png"
     outcomes = {"record": 0, "error": 0}
-    for _ in range(CASES):
-        data = _mutate(r.choice(seeds), r)
-        target.write_bytes(data)
-        try:
-            rec = read(target, stealth="never" if len(data) > 200_000 else "auto")
-            rec.to_dict()
-            outcomes["record"] += 1
-        except SeedlockError as exc:
-            assert str(exc) and "\n" not in str(exc)
-            outcomes["error"] += 1
+    for _ in range(cases):
+        outcomes[read_cleanly(target, _mutate(r.choice(seeds), r))] += 1
+    return outcomes
+
+
+def test_mutation_fuzz(tmp_path: Path) -> None:
+    outcomes = run_mutation_fuzz(tmp_path, CASES, _seeds())
     assert outcomes["record"] and outcomes["error"]
+
+
+def test_fuzz_harness_catches_a_reader_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that trips over its own code (len(None)) must fail the fuzz run, not pass as bad input."""
+    from seedlock.readers.a1111 import A1111Reader
+
+    def broken(self: A1111Reader, raw: RawMetadata) -> object:
+        return len(None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(A1111Reader, "parse", broken)
+    with pytest.raises(AssertionError, match="internal error in the a1111 reader"):
+        run_mutation_fuzz(tmp_path, 200, _synthetic())
+
+
+def test_internal_error_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users still get one clear line and a non-zero exit for a bug."""
+    from click.testing import CliRunner
+
+    from seedlock.cli import cli
+    from seedlock.readers.a1111 import A1111Reader
+
+    monkeypatch.setattr(A1111Reader, "parse", lambda self, raw: {}["missing"])
+    target = tmp_path / "a.png"
+    target.write_bytes(_synthetic()[0])
+    result = CliRunner().invoke(cli, ["read", str(target)])
+    assert result.exit_code == 2
+    assert "internal error in the a1111 reader" in result.stderr and "Traceback" not in result.stderr
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -138,8 +175,12 @@ def test_mutation_fuzz(tmp_path: Path) -> None:
 )
 def test_any_text_fields_parse_or_fail_cleanly(fields: dict[str, str]) -> None:
     raw = RawMetadata(format="png", fields=dict(fields))
-    with contextlib.suppress(SeedlockError):
+    try:
         parse_raw(raw).to_dict()
+    except InternalError:
+        raise
+    except SeedlockError:
+        pass
 
 
 def test_zlib_bomb_in_every_container_path(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ import blake3
 import numpy as np
 import pytest
 
-from seedlock.pin import hashing
 from seedlock.errors import HashingError
+from seedlock.pin import hashing
 from seedlock.pin.cache import HashCache
 from seedlock.pin.hashing import hash_file
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from seedlock.diff.compare import compare
-from seedlock.replay.demo import make_demo_images
 from seedlock.diff.report import render_html, write_html
+from seedlock.replay.demo import make_demo_images
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

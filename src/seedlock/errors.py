@@ -32,6 +32,14 @@ class MetadataTooLarge(ImageFormatError):
     """A metadata field would exceed the size bound (compression bomb, absurd length)."""
 
 
+class MalformedCBOR(ImageFormatError):
+    """A CBOR structure (inside a C2PA manifest) is truncated, nested too deep or of a reserved type."""
+
+
+class UnsupportedLayout(ImageFormatError):
+    """A pixel layout a fast path does not handle (palette, 16-bit, interlaced); the caller falls back."""
+
+
 class ReaderError(SeedlockError, ValueError):
     """A generator reader accepted the metadata but could not parse it."""
 

@@ -21,8 +21,8 @@ pytest.importorskip("diffusers", reason="the 'generate' extra is not installed")
 from click.testing import CliRunner
 
 from seedlock.cli import cli
-from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass
 from seedlock.errors import ReplayRefused, UnmappedScheduler
+from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass
 from seedlock.replay.recipe import Recipe, recipe_from_record
 from seedlock.replay.run import Engine
 from seedlock.replay.schedulers import SAMPLERS, SCHEDULES, scheduler_for

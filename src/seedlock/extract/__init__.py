@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 from seedlock.errors import ImageFormatError, SeedlockError
-from seedlock.extract._raw import C2PAInfo, RawMetadata
 from seedlock.extract.jpeg import read_jpeg
 from seedlock.extract.png import HEAD as PNG_HEAD
 from seedlock.extract.png import SIGNATURE as PNG_SIGNATURE
 from seedlock.extract.png import read_png
+from seedlock.extract.raw import C2PAInfo, RawMetadata
 from seedlock.extract.webp import read_webp
 
 __all__ = ["C2PAInfo", "RawMetadata", "extract", "sniff_format"]

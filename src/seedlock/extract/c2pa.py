@@ -11,14 +11,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from seedlock.extract._raw import C2PAInfo
+from seedlock.errors import MalformedCBOR
+from seedlock.extract.raw import C2PAInfo
 
 _MAX_DEPTH = 32
 _MAX_ITEMS = 100_000
-
-
-class _CBORError(ValueError):
-    pass
 
 
 class _CBOR:
@@ -34,20 +31,20 @@ class _CBOR:
             return info
         sizes = {24: 1, 25: 2, 26: 4, 27: 8}
         if info not in sizes:
-            raise _CBORError("indefinite or reserved length")
+            raise MalformedCBOR("indefinite or reserved length")
         n = sizes[info]
         if self.pos + n > len(self.data):
-            raise _CBORError("truncated")
+            raise MalformedCBOR("truncated")
         value = int.from_bytes(self.data[self.pos : self.pos + n], "big")
         self.pos += n
         return value
 
     def item(self, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
-            raise _CBORError("nested too deep")
+            raise MalformedCBOR("nested too deep")
         self.items += 1
         if self.items > _MAX_ITEMS or self.pos >= len(self.data):
-            raise _CBORError("truncated or too many items")
+            raise MalformedCBOR("truncated or too many items")
         head = self.data[self.pos]
         self.pos += 1
         major, info = head >> 5, head & 31
@@ -61,7 +58,7 @@ class _CBOR:
             return arg if major == 0 else -1 - arg
         if major in (2, 3):
             if self.pos + arg > len(self.data):
-                raise _CBORError("string runs past the end")
+                raise MalformedCBOR("string runs past the end")
             chunk = self.data[self.pos : self.pos + arg]
             self.pos += arg
             return chunk.decode("utf-8", "replace") if major == 3 else bytes(chunk)
@@ -75,7 +72,7 @@ class _CBOR:
             return out
         if major == 6:
             return self.item(depth + 1)
-        raise _CBORError("unknown major type")
+        raise MalformedCBOR("unknown major type")
 
 
 def _boxes(data: bytes, depth: int = 0) -> list[tuple[str, bytes]]:
@@ -135,7 +132,7 @@ def parse_c2pa(payload: bytes, container: str) -> C2PAInfo:
             if kind == "cbor":
                 try:
                     _walk(_CBOR(body).item(), found)
-                except (_CBORError, RecursionError):
+                except (MalformedCBOR, RecursionError):
                     continue
     except (struct.error, ValueError):
         return info

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from seedlock.extract._raw import (
+from seedlock.extract.raw import (
     EXIF_ARTIST,
     EXIF_IMAGE_DESCRIPTION,
     EXIF_MAKE,

@@ -6,9 +6,9 @@ import struct
 from typing import BinaryIO
 
 from seedlock.errors import ImageFormatError
-from seedlock.extract._raw import JPEG_COMMENT, XMP, RawMetadata
 from seedlock.extract.c2pa import parse_c2pa
 from seedlock.extract.exif import decode_text, parse_exif
+from seedlock.extract.raw import JPEG_COMMENT, XMP, RawMetadata
 
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}

@@ -12,9 +12,9 @@ import struct
 import zlib
 
 from seedlock.errors import ImageFormatError, MetadataTooLarge
-from seedlock.extract._raw import MAX_TEXT_BYTES, XMP, RawMetadata
 from seedlock.extract.c2pa import parse_c2pa
 from seedlock.extract.exif import decode_text, parse_exif
+from seedlock.extract.raw import MAX_TEXT_BYTES, XMP, RawMetadata
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_TYPES = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"caBX", b"comf"}

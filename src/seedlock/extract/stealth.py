@@ -21,8 +21,8 @@ import struct
 import zlib
 from typing import IO
 
-from seedlock.errors import MetadataTooLarge
-from seedlock.extract._raw import MAX_TEXT_BYTES
+from seedlock.errors import MetadataTooLarge, UnsupportedLayout
+from seedlock.extract.raw import MAX_TEXT_BYTES
 
 _SIGNATURES = {
     b"stealth_pnginfo": ("alpha", False),
@@ -101,17 +101,13 @@ def read_stealth(path: str) -> tuple[str, str] | None:
     try:
         with open(path, "rb") as f:
             return _scan_png(f)
-    except _Unsupported:
+    except UnsupportedLayout:
         return _scan_decoded(path)
     except (OSError, ValueError, zlib.error, struct.error):
         return None
 
 
 # --- 8-bit non-interlaced PNG: only the rows and columns the payload uses --------------
-
-
-class _Unsupported(Exception):
-    """Not a PNG layout the column reader handles; decode the whole image instead."""
 
 
 #: scanline bytes kept whole while looking for a signature (a 1024-wide RGBA image's 152 rows fit)
@@ -198,11 +194,11 @@ def _channel_bits(rows: list[bytes], cols: int, bpp: int, mode: str, channel: st
 def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
     head = f.read(33)
     if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        raise _Unsupported
+        raise UnsupportedLayout("not an 8-bit, non-interlaced PNG layout")
     width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
     layout = _PNG_LAYOUTS.get(ctype)
     if layout is None or depth != 8 or interlace:
-        raise _Unsupported
+        raise UnsupportedLayout("not an 8-bit, non-interlaced PNG layout")
     bpp, mode, channels = layout
     if not channels or width * height == 0 or width * height > MAX_PIXELS:
         return None

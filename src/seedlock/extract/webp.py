@@ -6,9 +6,9 @@ import struct
 from typing import BinaryIO
 
 from seedlock.errors import ImageFormatError
-from seedlock.extract._raw import XMP, RawMetadata
 from seedlock.extract.c2pa import parse_c2pa
 from seedlock.extract.exif import parse_exif
+from seedlock.extract.raw import XMP, RawMetadata
 
 _MAX_CHUNKS = 1_000_000
 

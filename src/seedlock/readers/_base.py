@@ -8,7 +8,7 @@ import re
 from typing import Any, ClassVar, Protocol
 
 from seedlock.errors import ReaderError
-from seedlock.extract._raw import RawMetadata
+from seedlock.extract.raw import RawMetadata
 from seedlock.record import GenerationRecord
 
 #: JSON nested deeper than this is refused before parsing (a hostile file, not a recipe)

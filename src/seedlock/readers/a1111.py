@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import EXIF_USER_COMMENT, JPEG_COMMENT, STEALTH, RawMetadata
+from seedlock.extract.raw import EXIF_USER_COMMENT, JPEG_COMMENT, STEALTH, RawMetadata
 from seedlock.readers._base import fail, hash_forms, maybe_json, seed_of, size_of, to_float, to_int
 from seedlock.readers.infotext import looks_like_infotext, parse_params, split_infotext
 from seedlock.record import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import EXIF_USER_COMMENT, RawMetadata
+from seedlock.extract.raw import EXIF_USER_COMMENT, RawMetadata
 from seedlock.readers._base import fail, maybe_json, to_float
 from seedlock.readers.a1111 import carrier, record_from_infotext
 from seedlock.readers.comfyui import graph_from, record_from_graph

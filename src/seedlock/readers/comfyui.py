@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import (
+from seedlock.extract.raw import (
     EXIF_IMAGE_DESCRIPTION,
     EXIF_MAKE,
     EXIF_MODEL,

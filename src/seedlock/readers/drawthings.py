@@ -7,7 +7,7 @@ import html
 import re
 from typing import ClassVar
 
-from seedlock.extract._raw import XMP, RawMetadata
+from seedlock.extract.raw import XMP, RawMetadata
 from seedlock.readers._base import fail, load_json, seed_of, size_of, to_float, to_int
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass
 from seedlock.samplers import canonical_pair

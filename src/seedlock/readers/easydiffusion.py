@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import EXIF_USER_COMMENT, RawMetadata
+from seedlock.extract.raw import EXIF_USER_COMMENT, RawMetadata
 from seedlock.readers._base import fail, maybe_json, seed_of, to_float, to_int
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, PostProcess, SamplingPass
 from seedlock.samplers import canonical_pair

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import EXIF_MAKER_NOTE, EXIF_USER_COMMENT, JPEG_COMMENT, RawMetadata
+from seedlock.extract.raw import EXIF_MAKER_NOTE, EXIF_USER_COMMENT, JPEG_COMMENT, RawMetadata
 from seedlock.readers._base import fail, hash_forms, load_json, maybe_json, seed_of, size_of, to_float, to_int
 from seedlock.readers.a1111 import record_from_infotext
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, SamplingPass

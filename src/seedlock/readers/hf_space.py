@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from seedlock.extract._raw import RawMetadata
+from seedlock.extract.raw import RawMetadata
 from seedlock.readers._base import fail, hash_forms, load_json, seed_of, size_of, to_float, to_int
 from seedlock.record import GenerationRecord, Generator, ModelRef, SamplingPass
 from seedlock.samplers import canonical_pair

@@ -7,7 +7,7 @@ import re
 import shlex
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import RawMetadata
+from seedlock.extract.raw import RawMetadata
 from seedlock.readers._base import fail, hash_forms, load_json, seed_of, to_float, to_int
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, PostProcess, SamplingPass
 from seedlock.samplers import canonical_pair

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import EXIF_SOFTWARE, EXIF_USER_COMMENT, STEALTH, RawMetadata
+from seedlock.extract.raw import EXIF_SOFTWARE, EXIF_USER_COMMENT, STEALTH, RawMetadata
 from seedlock.readers._base import fail, load_json, maybe_json, seed_of, to_float, to_int
 from seedlock.record import GenerationRecord, Generator, ModelRef, SamplingPass
 from seedlock.samplers import canonical_pair

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from seedlock.extract._raw import EXIF_MAKER_NOTE, RawMetadata
+from seedlock.extract.raw import EXIF_MAKER_NOTE, RawMetadata
 from seedlock.readers._base import fail, load_json
 from seedlock.record import GenerationRecord, Generator
 

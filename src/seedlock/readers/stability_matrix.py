@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from seedlock.extract._raw import RawMetadata
+from seedlock.extract.raw import RawMetadata
 from seedlock.readers._base import hash_forms, maybe_json, to_int
 from seedlock.readers.a1111 import record_from_infotext
 from seedlock.readers.comfyui import graph_from, record_from_graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from seedlock.extract._raw import RawMetadata
+from seedlock.extract.raw import RawMetadata
 from seedlock.readers._base import fail, hash_forms, load_json, seed_of, to_float, to_int
 from seedlock.readers.comfyui import graph_from, record_from_graph
 from seedlock.record import GenerationRecord, Generator, ModelRef, SamplingPass
