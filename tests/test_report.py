@@ -21,7 +21,8 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     a, b = make_demo_images(tmp_path)
     page = render_html(compare(a, b))
     assert "http://" not in page and "https://" not in page
-    assert page.count("data:image/png;base64,") >= 5  # A, B, heatmap, slider pair, blink
+    # A, B and the heatmap, each inlined once (the slider and blink views reuse A and B)
+    assert page.count("data:image/png;base64,") == 3
     for needle in (
         "difference heatmap",
         "id=slide",
@@ -45,7 +46,7 @@ def test_report_draws_the_images_the_verdict_decoded(tmp_path: Path, monkeypatch
     def decode_again(*_: object) -> None:
         raise AssertionError("the report decoded the images a second time")
 
-    monkeypatch.setattr(report, "decode_pair", decode_again)
+    monkeypatch.setattr(report, "open_pair", decode_again)
     assert render_html(kept) == render_html(compare(a, b, keep_decoded=True))
     assert "difference heatmap" in render_html(kept)
 

@@ -28,6 +28,10 @@ class ImageFormatError(SeedlockError, ValueError):
     """The file is not an image container seedlock can walk (or is damaged)."""
 
 
+class NotARegularFile(ImageFormatError):
+    """A FIFO, socket, device or directory where a file was expected: refused, never opened for reading."""
+
+
 class MetadataTooLarge(ImageFormatError):
     """A metadata field would exceed the size bound (compression bomb, absurd length)."""
 

@@ -14,12 +14,25 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from seedlock.errors import OutputIsInput, OutputKindMismatch
+from seedlock.errors import NotARegularFile, OutputIsInput, OutputKindMismatch
 
-__all__ = ["atomic_write_bytes", "check_output", "same_file"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageListing",
+    "atomic_write_bytes",
+    "check_output",
+    "find_images",
+    "open_regular",
+    "same_file",
+]
+
+#: the file endings of the images seedlock reads
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".jfif")
 
 _TMP_SUFFIX = ".seedlock-tmp"
 
@@ -89,6 +102,52 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A read-only descriptor for ``path``, refused unless it is a regular file.
+
+    Opened non-blocking, so a FIFO (which would block ``open`` until a writer appears) or
+    a device is refused at once instead of hanging; the caller closes the descriptor.
+
+    Raises:
+        NotARegularFile: a FIFO, socket, device or directory.
+        OSError: the file cannot be opened.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"is {_kind_of(mode)}, not a regular file; skipped", path=path)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def is_regular(path: str | os.PathLike[str]) -> bool:
+    """True for a regular file (through symlinks), without opening it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when both paths name one file (same inode, through any symlinks)."""
     try:
@@ -147,3 +206,51 @@ def sniff_kind(head: bytes) -> str | None:
     if head.startswith(b"SQLite format 3"):
         return "sqlite"
     return None
+
+
+@dataclass(frozen=True)
+class ImageListing:
+    """The image files under some paths, and what could not be looked at."""
+
+    files: tuple[str, ...]
+    #: one line each: an unreadable folder, a path that does not exist
+    problems: tuple[str, ...] = ()
+    #: folders given that held no image (at the top level without ``recursive``)
+    empty: tuple[str, ...] = ()
+
+
+def find_images(paths: Iterable[str], recursive: bool = False) -> ImageListing:
+    """Files as given; folders expanded to their images (sorted), sub-folders too with ``recursive``.
+
+    Non-regular entries (FIFOs, sockets) inside folders are listed like files, so that
+    opening them is refused with a message; unreadable sub-folders are reported, not skipped silently.
+    """
+    files: list[str] = []
+    problems: list[str] = []
+    empty: list[str] = []
+    for p in paths:
+        if not os.path.isdir(p):
+            files.append(p)
+            continue
+        before = len(files)
+        if recursive:
+
+            def report(exc: OSError) -> None:
+                problems.append(f"{exc.filename}: {exc.strerror or exc}; folder skipped")
+
+            for dirpath, dirnames, filenames in os.walk(p, onerror=report):
+                dirnames.sort()
+                files.extend(os.path.join(dirpath, n) for n in sorted(filenames) if n.lower().endswith(IMAGE_SUFFIXES))
+        else:
+            try:
+                names = sorted(os.listdir(p))
+            except OSError as exc:
+                problems.append(f"{p}: {exc.strerror or exc}; folder skipped")
+                continue
+            for name in names:
+                full = os.path.join(p, name)
+                if name.lower().endswith(IMAGE_SUFFIXES) and not os.path.isdir(full):
+                    files.append(full)
+        if len(files) == before:
+            empty.append(p)
+    return ImageListing(tuple(files), tuple(problems), tuple(empty))

@@ -7,13 +7,14 @@ import sys
 from typing import Any
 
 from seedlock.diff.compare import Comparison
+from seedlock.diff.pixels import changed_text
 from seedlock.diff.prompt import PromptDiff, visible
 from seedlock.record import GenerationRecord, Generator
 
 
 def emit_json(obj: Any) -> None:
     """One indented JSON document on stdout (the ``--json`` output of every command)."""
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
 
 
@@ -84,7 +85,7 @@ def render_comparison(c: Comparison) -> None:
             psnr = "inf" if p.psnr == float("inf") else f"{p.psnr:.2f} dB"
             con.print(
                 f"  max |diff| {p.max_abs_diff}/255, mean {p.mean_abs_diff:.3f}, PSNR {psnr}, "
-                f"SSIM {p.ssim:.4f}, {p.changed_share:.1%} of pixels changed"
+                f"SSIM {p.ssim:.4f}, {changed_text(p)}"
             )
         con.print(f"  pixel sha256 A {p.hash_a[:16]}…  B {p.hash_b[:16]}…")
         if p.note:
@@ -136,7 +137,7 @@ def _render_prompt(con: object, label: str, pd: PromptDiff) -> None:
     assert isinstance(con, Console)
     con.print(f"{label} bytes: {pd.summary()}", style="bold")
     for ch in pd.changes[:20]:
-        con.print(f"  @{ch.a_pos}: {visible(ch.a_text)!r} -> {visible(ch.b_text)!r}", markup=False)
+        con.print(f"  @{ch.a_pos}: {_clip(ch.a_text, 120)!r} -> {_clip(ch.b_text, 120)!r}", markup=False)
         names = ", ".join(ch.a_names) or "nothing"
         new = ", ".join(ch.b_names) or "nothing"
         if len(ch.a_text) <= 4 and len(ch.b_text) <= 4:
@@ -145,5 +146,5 @@ def _render_prompt(con: object, label: str, pd: PromptDiff) -> None:
 
 def _clip(v: object, limit: int = 90) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-    s = visible(s).replace("\n", "\\n")
+    s = visible(s[: limit * 2]).replace("\n", "\\n")
     return s if len(s) <= limit else s[: limit - 1] + "…"

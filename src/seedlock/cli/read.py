@@ -13,29 +13,9 @@ import orjson
 
 from seedlock.cli._errors import EXIT_ERROR, error, handle_errors, message_for
 from seedlock.cli._output import summary_lines
+from seedlock.files import find_images
 from seedlock.readers import read
 from seedlock.record import Generator
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".jfif")
-
-
-def iter_images(paths: tuple[str, ...], recursive: bool) -> Iterator[str]:
-    """Files as given; folders expanded to their images (sorted), recursively with -r."""
-    for p in paths:
-        if os.path.isdir(p):
-            if recursive:
-                for dirpath, dirnames, filenames in os.walk(p):
-                    dirnames.sort()
-                    for name in sorted(filenames):
-                        if name.lower().endswith(IMAGE_SUFFIXES):
-                            yield os.path.join(dirpath, name)
-            else:
-                for name in sorted(os.listdir(p)):
-                    full = os.path.join(p, name)
-                    if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(full):
-                        yield full
-        else:
-            yield p
 
 
 def _line(obj: dict[str, Any]) -> str:
@@ -122,10 +102,18 @@ def read_cmd(
     Exit status: 0 when every file had a record, 1 when some had no generation
     metadata, 2 when some could not be read (each gets one line on stderr).
     """
-    files = list(iter_images(paths, recursive))
+    listing = find_images(paths, recursive)
+    files = list(listing.files)
+    for problem in listing.problems:
+        error(problem)
+    for folder in listing.empty:
+        has_sub = not recursive and any(e.is_dir() for e in os.scandir(folder))
+        error(f"{folder}: no images in this folder" + (" (sub-folders are read with -r)" if has_sub else ""))
+    if not files:
+        raise SystemExit(EXIT_ERROR if listing.problems else 1)
     mode = "jsonl" if jsonl else "json" if as_json else "text"
     jobs = jobs or min(_usable_cpus(), 8)
-    worst = 0
+    worst = 1 if listing.empty else 0
     out = sys.stdout
     collected: list[dict[str, Any]] = []
     progress = None
@@ -165,7 +153,7 @@ def read_cmd(
         single = len(paths) == 1 and len(collected) == 1 and not os.path.isdir(paths[0])
         out.write(json.dumps(collected[0] if single else collected, ensure_ascii=False, indent=2) + "\n")
     out.flush()
-    if worst == 2:
+    if worst == 2 or listing.problems:
         raise SystemExit(EXIT_ERROR)
     if worst == 1:
         raise SystemExit(1)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.diff.fields import RecordDiff, diff_records
-from seedlock.diff.pixels import PixelReport, compare_arrays, decode_pair
+from seedlock.diff.pixels import PixelReport, compare_arrays, open_pair
 from seedlock.diff.rules import Cause, diagnose
 from seedlock.diff.tokens import TokenDiff, diff_tokens
 from seedlock.errors import MissingExtra
@@ -53,24 +53,34 @@ class Comparison:
         }
 
 
-def compare(a: str | Path, b: str | Path, *, pixels: bool = True, keep_decoded: bool = False) -> Comparison:
+def compare(
+    a: str | Path,
+    b: str | Path,
+    *,
+    pixels: bool = True,
+    keep_decoded: bool = False,
+    max_pixels: int | None = None,
+) -> Comparison:
     """Everything ``seedlock diff`` reports, as data.
 
     ``keep_decoded`` keeps both decoded images on the result, so that a report drawing
-    them does not decode the files a second time.
+    them does not decode the files a second time. ``max_pixels`` is the per-image pixel
+    budget (seedlock.diff.pixels.MAX_PIXELS by default; 0 for none).
     """
     ra, a_img = load_record(a)
     rb, b_img = load_record(b)
     d = diff_records(ra, rb)
     px, decoded = None, None
     if pixels and a_img and b_img:
-        arr_a, arr_b, hashes = decode_pair(a, b)
-        px = compare_arrays(arr_a, arr_b, hashes=hashes)
-        decoded = (arr_a, arr_b) if keep_decoded else None
+        img_a, img_b, hashes = open_pair(a, b, max_pixels=max_pixels)
+        px = compare_arrays(img_a, img_b, hashes=hashes)
+        decoded = (img_a, img_b) if keep_decoded else None
     tokens, note = None, ""
     if not d.prompt.equal:
         try:
             tokens = diff_tokens(d.prompt.a, d.prompt.b)
         except MissingExtra as exc:
+            note = str(exc)
+        except ValueError as exc:
             note = str(exc)
     return Comparison(str(a), str(b), d, tuple(diagnose(d, px)), px, tokens, note, decoded)

@@ -28,6 +28,8 @@ _DEFAULT_RNG = {
     "stability-matrix": "CPU",
     "fooocus": "GPU",
 }
+#: unmapped keys listed one by one; past this a file with thousands of text chunks gets one summary line
+MAX_EXTRA_LISTED = 200
 #: keys in ``extra`` that say nothing about the image (dates, timings, file names)
 _IGNORED_EXTRA = {
     "sui_extra_data",
@@ -276,11 +278,19 @@ def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
     if post_a != post_b:
         out.append(FieldDiff("postprocessing", "postprocessing", post_a, post_b))
     # unmapped keys
+    listed = 0
+    unlisted = 0
     for key in sorted((set(a.extra) | set(b.extra)) - _IGNORED_EXTRA):
         if key == "seedlock":
             out.extend(_seedlock_block_diff(a.extra.get(key), b.extra.get(key)))
         elif a.extra.get(key) != b.extra.get(key):
-            out.append(FieldDiff(f"extra.{key}", "extra", a.extra.get(key), b.extra.get(key)))
+            if listed < MAX_EXTRA_LISTED:
+                out.append(FieldDiff(f"extra.{key}", "extra", a.extra.get(key), b.extra.get(key)))
+                listed += 1
+            else:
+                unlisted += 1
+    if unlisted:
+        out.append(FieldDiff("extra.*", "extra", None, None, f"{unlisted:,} more unmapped keys differ (not listed)"))
     return RecordDiff(a, b, tuple(out), prompt, negative)
 
 

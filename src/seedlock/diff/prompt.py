@@ -9,9 +9,10 @@ what each is, by Unicode name and code point.
 
 from __future__ import annotations
 
-import difflib
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 __all__ = ["CharChange", "Hazard", "PromptDiff", "diff_prompts", "lint_prompt", "normalize_prompt"]
 
@@ -94,21 +95,21 @@ def char_name(ch: str) -> str:
     return f"U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}"
 
 
+def _visible_pattern() -> Any:
+    import regex
+
+    explicit = "".join(sorted(_INVISIBLE | set(_REPLACEMENTS) | set(_HOMOGLYPHS) | {"\r"}))
+    # control and format characters except newline and tab, plus every listed look-alike
+    return regex.compile("[" + regex.escape(explicit) + r"\p{Cf}" + r"\x00-\x08\x0b-\x1f\x7f-\x9f" + "]")
+
+
+_VISIBLE = _visible_pattern()
+
+
 def visible(text: str) -> str:
-    """Show invisible and look-alike characters as ``⟦U+00A0⟧`` so a person can see them."""
-    out = []
-    for ch in text:
-        if (
-            ch in _INVISIBLE
-            or ch in _REPLACEMENTS
-            or ch in _HOMOGLYPHS
-            or ch == "\r"
-            or (unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t")
-        ):
-            out.append(f"⟦U+{ord(ch):04X}⟧")
-        else:
-            out.append(ch)
-    return "".join(out)
+    """Show invisible and look-alike characters as ``⟦U+00A0⟧`` so a person can see them (linear, in C)."""
+    out: str = _VISIBLE.sub(lambda m: f"⟦U+{ord(m.group()):04X}⟧", text)
+    return out
 
 
 @dataclass(frozen=True)
@@ -197,18 +198,20 @@ def lint_prompt(text: str) -> list[Hazard]:
     return hazards
 
 
+def _normalize_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {ord(k): v for k, v in {**_HOMOGLYPHS, **_REPLACEMENTS}.items()}
+    table.update({ord(ch): None for ch in _INVISIBLE})
+    table.update({c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)})
+    return table
+
+
+_NORMALIZE = _normalize_table()
+
+
 def normalize_prompt(text: str) -> str:
     """Replace look-alikes with ASCII, drop invisibles, NFC-normalise, LF line ends."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    out = []
-    for ch in text:
-        if ch in _INVISIBLE:
-            continue
-        if "\uff01" <= ch <= "\uff5e":
-            out.append(chr(ord(ch) - 0xFEE0))
-            continue
-        out.append(_REPLACEMENTS.get(ch, _HOMOGLYPHS.get(ch, ch)))
-    return "\n".join(line.rstrip(" \t") for line in "".join(out).split("\n"))
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).translate(_NORMALIZE)
+    return "\n".join(line.rstrip(" \t") for line in text.split("\n"))
 
 
 @dataclass(frozen=True)
@@ -244,12 +247,14 @@ class PromptDiff:
     a: str
     b: str
     changes: tuple[CharChange, ...] = field(default_factory=tuple)
+    #: True when the diff hit its time bound and the rest is one coarse run
+    bounded: bool = False
 
     @property
     def equal(self) -> bool:
         return self.a == self.b
 
-    @property
+    @cached_property
     def invisible_only(self) -> bool:
         """True when the prompts differ but read the same to a person."""
         return not self.equal and normalize_prompt(self.a) == normalize_prompt(self.b)
@@ -257,15 +262,19 @@ class PromptDiff:
     def summary(self) -> str:
         if self.equal:
             return "identical bytes"
-        notes = [c.note for c in self.changes if c.note]
+        notes = [c.note for c in self.changes if c.note][:10]
         kind = "invisible/look-alike change" if self.invisible_only else "text change"
-        return f"{kind}: " + "; ".join(notes or [f"{len(self.changes)} changed run(s)"])
+        text = f"{kind}: " + "; ".join(notes or [f"{len(self.changes)} changed run(s)"])
+        if self.bounded:
+            text += f" (diff coarsened after {DIFF_TIMEOUT:g} s: the prompts differ throughout)"
+        return text
 
     def to_dict(self) -> dict[str, object]:
         return {
             "equal": self.equal,
             "invisible_only": self.invisible_only,
             "summary": self.summary(),
+            "bounded": self.bounded,
             "changes": [c.to_dict() for c in self.changes],
         }
 
@@ -287,17 +296,54 @@ def _note(a: str, b: str) -> str:
     return ""
 
 
+#: the diff's time bound: past it the remaining middle is reported as one changed run
+DIFF_TIMEOUT = 0.5
+
+
+def _opcodes(a: str, b: str) -> tuple[list[tuple[str, int, int, int, int]], bool]:
+    """(op, i1, i2, j1, j2) runs of a character diff, and whether the time bound cut it short.
+
+    Myers' O(ND) diff (diff-match-patch), which first strips the common prefix and suffix,
+    so a small edit in a long prompt costs linear time; a diff of two unrelated long texts
+    stops at :data:`DIFF_TIMEOUT` and reports what is left as one replaced run.
+    """
+    import time
+
+    from diff_match_patch import diff_match_patch
+
+    dmp = diff_match_patch()
+    dmp.Diff_Timeout = DIFF_TIMEOUT
+    started = time.perf_counter()
+    diffs = dmp.diff_main(a, b, checklines=False)
+    bounded = time.perf_counter() - started >= DIFF_TIMEOUT
+    out: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    pending_a = pending_b = 0
+    for op, text in [*diffs, (0, "")]:
+        if op == 0:
+            if pending_a or pending_b:
+                kind = "replace" if pending_a and pending_b else ("delete" if pending_a else "insert")
+                out.append((kind, i, i + pending_a, j, j + pending_b))
+                i, j = i + pending_a, j + pending_b
+                pending_a = pending_b = 0
+            i += len(text)
+            j += len(text)
+        elif op < 0:
+            pending_a += len(text)
+        else:
+            pending_b += len(text)
+    return out, bounded
+
+
 def diff_prompts(a: str | None, b: str | None) -> PromptDiff:
     """Code-point diff of two prompts with every changed character named."""
     a = a or ""
     b = b or ""
     if a == b:
         return PromptDiff(a, b)
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    runs, bounded = _opcodes(a, b)
     changes = []
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal":
-            continue
+    for op, i1, i2, j1, j2 in runs:
         at, bt = a[i1:i2], b[j1:j2]
         changes.append(
             CharChange(
@@ -308,7 +354,7 @@ def diff_prompts(a: str | None, b: str | None) -> PromptDiff:
                 b_text=bt,
                 a_names=tuple(char_name(c) for c in at[:20]),
                 b_names=tuple(char_name(c) for c in bt[:20]),
-                note=_note(at, bt),
+                note=_note(at, bt) if len(at) + len(bt) <= 100_000 else "",
             )
         )
-    return PromptDiff(a, b, tuple(changes))
+    return PromptDiff(a, b, tuple(changes), bounded)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seedlock.diff.compare import Comparison
-from seedlock.diff.pixels import decode_pair
+from seedlock.diff.pixels import Pixels, changed_text, open_pair, rows, shape_of, strips
 from seedlock.diff.prompt import PromptDiff, visible
 from seedlock.files import atomic_write_bytes
 
@@ -41,27 +41,54 @@ button{font:inherit;padding:4px 10px}
 """
 
 _JS = """
+const A=document.getElementById('imga'),B=document.getElementById('imgb');
+if(A){document.querySelectorAll('.same-a').forEach(e=>{e.src=A.src});
+document.querySelectorAll('.same-b').forEach(e=>{e.src=B.src});}
 const s=document.getElementById('slide'),t=document.getElementById('top');
 if(s){s.addEventListener('input',()=>{t.style.clipPath='inset(0 '+(100-s.value)+'% 0 0)'});}
 const b=document.getElementById('blink'),bi=document.getElementById('blinkimg');let on=false,timer=null;
 if(b){b.addEventListener('click',()=>{if(timer){clearInterval(timer);timer=null;b.textContent='blink';return;}
-timer=setInterval(()=>{on=!on;bi.src=on?bi.dataset.b:bi.dataset.a;},500);b.textContent='stop';});}
+timer=setInterval(()=>{on=!on;bi.src=on?B.src:A.src;},500);b.textContent='stop';});}
 """
 
 
-def _data_uri(arr: np.ndarray[Any, Any]) -> str:
-    from PIL import Image
+#: longest side of an image as drawn in the report; larger images are shown reduced (statistics stay full-size)
+DISPLAY_MAX = 1024
 
+
+def _png_uri(img: Any) -> str:
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG")
+    img.save(buf, "PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _heatmap(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Per-pixel max channel difference, scaled so the largest difference is bright (inferno-like ramp)."""
-    d = np.abs(a[..., :3].astype(np.int16) - b[..., :3].astype(np.int16)).max(axis=2).astype(np.float64)
-    peak = d.max()
-    x = d / peak if peak > 0 else d
+def _factor(x: Pixels) -> int:
+    h, w, _ = shape_of(x)
+    return max(1, -(-max(h, w) // DISPLAY_MAX))
+
+
+def _display(x: Pixels, factor: int) -> Any:
+    """The image as drawn: itself, or reduced by ``factor`` (box average) when it is large.
+
+    A large array is reduced a strip at a time (strips start on multiples of the factor,
+    so the result equals reducing the whole image), never copied whole into Pillow.
+    """
+    from PIL import Image
+
+    if not isinstance(x, np.ndarray):
+        return x if factor == 1 else x.reduce(factor)
+    mode = "RGBA" if x.shape[2] == 4 else "RGB"
+    if factor == 1:
+        return Image.fromarray(x, mode)
+    h, w = x.shape[:2]
+    out = Image.new(mode, (-(-w // factor), -(-h // factor)))
+    for y0, y1 in strips(h, factor * max(1, 256 // factor)):
+        out.paste(Image.fromarray(x[y0:y1], mode).reduce(factor), (0, y0 // factor))
+    return out
+
+
+def _ramp(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Inferno-like colour ramp for values in 0..1."""
     r = np.clip(1.6 * x, 0, 1)
     g = np.clip(1.6 * x - 0.6, 0, 1)
     bl = np.clip(0.5 - np.abs(x - 0.3) * 1.5, 0, 1) + np.clip(2 * x - 1.6, 0, 1)
@@ -69,26 +96,52 @@ def _heatmap(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> np.ndarray[Any
     return (out * 255).astype(np.uint8)
 
 
+def _heatmap(a: Pixels, b: Pixels, factor: int) -> Any:
+    """Largest channel difference per displayed pixel (a factor x factor block), brightest = largest.
+
+    Computed strip by strip, so a large pair costs no full-size temporary.
+    """
+    from PIL import Image
+
+    h, w, _ = shape_of(a)
+    oh, ow = -(-h // factor), -(-w // factor)
+    out = np.zeros((oh, ow), dtype=np.uint8)
+    step = factor * max(1, 256 // factor)
+    for y0, y1 in strips(h, step):
+        ra, rb = rows(a, y0, y1)[..., :3], rows(b, y0, y1)[..., :3]
+        d = np.maximum(ra, rb)
+        d -= np.minimum(ra, rb)
+        m = d.max(axis=2)
+        if factor > 1:
+            ph, pw = -(-m.shape[0] // factor) * factor, ow * factor
+            padded = np.zeros((ph, pw), dtype=np.uint8)
+            padded[: m.shape[0], : m.shape[1]] = m
+            m = padded.reshape(ph // factor, factor, ow, factor).max(axis=(1, 3))
+        out[y0 // factor : y0 // factor + m.shape[0]] = m
+    peak = int(out.max())
+    x = out.astype(np.float64) / peak if peak > 0 else out.astype(np.float64)
+    return Image.fromarray(_ramp(x), "RGB")
+
+
 def _prompt_html(pd: PromptDiff) -> str:
     if pd.equal:
         return "<p class=dim>identical bytes</p>"
-    import difflib
-
     parts = []
-    sm = difflib.SequenceMatcher(None, pd.a, pd.b, autojunk=False)
 
     def esc(text: str) -> str:
         out = html.escape(visible(text))
         return out.replace("⟦", "<span class=inv>").replace("⟧", "</span>")
 
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal":
-            parts.append(esc(pd.a[i1:i2]))
-            continue
-        if i2 > i1:
-            parts.append(f"<span class=del>{esc(pd.a[i1:i2])}</span>")
-        if j2 > j1:
-            parts.append(f"<span class=ins>{esc(pd.b[j1:j2])}</span>")
+    # the same runs the field diff found, so the page and the command line agree
+    pos = 0
+    for ch in pd.changes:
+        parts.append(esc(pd.a[pos : ch.a_pos]))
+        if ch.a_text:
+            parts.append(f"<span class=del>{esc(ch.a_text)}</span>")
+        if ch.b_text:
+            parts.append(f"<span class=ins>{esc(ch.b_text)}</span>")
+        pos = ch.a_pos + len(ch.a_text)
+    parts.append(esc(pd.a[pos:]))
     notes = "".join(
         f"<li>@{c.a_pos}: {html.escape(', '.join(c.a_names) or 'nothing')} &rarr; "
         f"{html.escape(', '.join(c.b_names) or 'nothing')}</li>"
@@ -119,25 +172,37 @@ def render_html(c: Comparison) -> str:
     vclass = "v-" + (c.pixels.verdict.replace(" ", "-") if c.pixels else "none")
     images = ""
     if c.pixels:
-        a, b = c.decoded if c.decoded is not None else decode_pair(c.a_path, c.b_path)[:2]
-        ua, ub = _data_uri(a), _data_uri(b)
-        heat = _data_uri(_heatmap(a, b)) if a.shape == b.shape else ua
+        a, b = c.decoded if c.decoded is not None else open_pair(c.a_path, c.b_path, max_pixels=0)[:2]
+        factor = _factor(a)
+        ua, ub = (
+            _png_uri(_display(a, factor)),
+            _png_uri(_display(b, factor if shape_of(b) == shape_of(a) else _factor(b))),
+        )
+        heat = _png_uri(_heatmap(a, b, factor)) if shape_of(a) == shape_of(b) else None
         p = c.pixels
         psnr = "inf" if p.psnr == float("inf") else f"{p.psnr:.2f} dB"
+        shown = f" &middot; shown reduced {factor}x" if factor > 1 else ""
+        heat_fig = (
+            f'<figure><img class=pix src="{heat}" alt="difference heatmap"><figcaption>difference heatmap '
+            f"(brightest = largest)</figcaption></figure>"
+            if heat
+            else "<figure><figcaption>no difference heatmap: the sizes differ</figcaption></figure>"
+        )
+        # each image is inlined once; the slider and blink views take it from there
         images = f"""
 <h2>Images</h2>
 <p class=dim>max |diff| {p.max_abs_diff}/255 &middot; mean {p.mean_abs_diff:.3f} &middot; PSNR {psnr} &middot;
-SSIM {p.ssim:.4f} &middot; {p.changed_share:.1%} of pixels changed{(" &middot; " + html.escape(p.note)) if p.note else ""}</p>
+SSIM {p.ssim:.4f} &middot; {html.escape(changed_text(p))}{shown}{(" &middot; " + html.escape(p.note)) if p.note else ""}</p>
 <div class=imgs>
-<figure><img class=pix src="{ua}" alt="A"><figcaption>A: {html.escape(c.a_path)}<br>sha256 {p.hash_a[:16]}…</figcaption></figure>
-<figure><img class=pix src="{ub}" alt="B"><figcaption>B: {html.escape(c.b_path)}<br>sha256 {p.hash_b[:16]}…</figcaption></figure>
-<figure><img class=pix src="{heat}" alt="difference heatmap"><figcaption>difference heatmap (brightest = largest)</figcaption></figure>
+<figure><img id=imga class=pix src="{ua}" alt="A"><figcaption>A: {html.escape(c.a_path)}<br>sha256 {p.hash_a[:16]}…</figcaption></figure>
+<figure><img id=imgb class=pix src="{ub}" alt="B"><figcaption>B: {html.escape(c.b_path)}<br>sha256 {p.hash_b[:16]}…</figcaption></figure>
+{heat_fig}
 </div>
 <h2>Compare</h2>
 <div class=imgs>
-<figure><div class=slider><img class=pix src="{ub}" alt="B under"><img id=top class="pix top" src="{ua}" alt="A over"></div>
+<figure><div class=slider><img class="pix same-b" alt="B under"><img id=top class="pix top same-a" alt="A over"></div>
 <input id=slide type=range min=0 max=100 value=50 style="width:320px" aria-label="slider A/B"><figcaption>slider: A left, B right</figcaption></figure>
-<figure><img id=blinkimg class=pix src="{ua}" data-a="{ua}" data-b="{ub}" alt="blink"><br><button id=blink>blink</button>
+<figure><img id=blinkimg class="pix same-a" alt="blink"><br><button id=blink>blink</button>
 <figcaption>blink between A and B</figcaption></figure>
 </div>"""
     causes = (

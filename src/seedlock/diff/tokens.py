@@ -158,18 +158,40 @@ class TokenDiff:
         }
 
 
+#: prompts longer than this (characters, each) get no token view: CLIP reads 77 tokens,
+#: A1111 a few 75-token chunks, and a token diff of megabytes would only cost time
+MAX_TOKEN_VIEW_CHARS = 20_000
+#: at most this many removed and added tokens are named
+MAX_SHOWN = 200
+
+
 def diff_tokens(a: str, b: str) -> TokenDiff:
-    """Which CLIP tokens changed between two prompts, and whether either passes 75 tokens."""
+    """Which CLIP tokens changed between two prompts, and whether either passes 75 tokens.
+
+    Raises:
+        ValueError: a prompt is longer than :data:`MAX_TOKEN_VIEW_CHARS` (the caller says so).
+    """
     import difflib
 
+    if max(len(a), len(b)) > MAX_TOKEN_VIEW_CHARS:
+        raise ValueError(f"prompts over {MAX_TOKEN_VIEW_CHARS:,} characters get no token view")
     tok = tokenizer()
     ta, tb = tok.tokens(a), tok.tokens(b)
+    # the common ends first: the matcher then sees only the changed middle
+    lo = 0
+    while lo < min(len(ta), len(tb)) and ta[lo] == tb[lo]:
+        lo += 1
+    hi = 0
+    while hi < min(len(ta), len(tb)) - lo and ta[-1 - hi] == tb[-1 - hi]:
+        hi += 1
+    mid_a, mid_b = ta[lo : len(ta) - hi], tb[lo : len(tb) - hi]
     removed: list[str] = []
     added: list[str] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes():
         if op != "equal":
-            removed.extend(ta[i1:i2])
-            added.extend(tb[j1:j2])
+            removed.extend(mid_a[i1:i2])
+            added.extend(mid_b[j1:j2])
+    removed, added = removed[:MAX_SHOWN], added[:MAX_SHOWN]
 
     def chunks(n: int) -> int:
         return max(1, -(-n // CHUNK))

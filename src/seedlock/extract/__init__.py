@@ -11,6 +11,7 @@ from seedlock.extract.png import SIGNATURE as PNG_SIGNATURE
 from seedlock.extract.png import read_png
 from seedlock.extract.raw import C2PAInfo, RawMetadata
 from seedlock.extract.webp import read_webp
+from seedlock.files import open_regular
 
 __all__ = ["C2PAInfo", "RawMetadata", "extract", "sniff_format"]
 
@@ -41,7 +42,7 @@ def extract(path: str | os.PathLike[str], *, stealth: str = "auto") -> RawMetada
     try:
         # a bare descriptor and one pread of the head: a Python file object costs more
         # than the whole PNG walk on a typical file
-        fd = os.open(spath, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+        fd = open_regular(spath)
         try:
             size = os.fstat(fd).st_size
             head = os.pread(fd, PNG_HEAD, 0)

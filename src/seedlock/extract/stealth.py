@@ -23,6 +23,7 @@ from typing import IO
 
 from seedlock.errors import MetadataTooLarge, UnsupportedLayout
 from seedlock.extract.raw import MAX_TEXT_BYTES
+from seedlock.extract.scanlines import Scanlines
 
 _SIGNATURES = {
     b"stealth_pnginfo": ("alpha", False),
@@ -121,56 +122,6 @@ _PNG_LAYOUTS: dict[int, tuple[int, str, tuple[str, ...]]] = {
 }
 
 
-class _Scanlines:
-    """The filtered scanlines of a PNG, inflated from its IDAT chunks only as far as asked."""
-
-    #: bytes inflated per step (at least one scanline), so a big image never sits whole in memory
-    _STEP = 1 << 18
-
-    def __init__(self, f: IO[bytes], stride: int) -> None:
-        self._f = f
-        self._stride = stride
-        self._rows_per_step = max(1, self._STEP // stride)
-        self._z = zlib.decompressobj()
-
-    def take(self, n: int, keep: int) -> list[bytes]:
-        """The next ``n`` scanlines, each cut to its first ``keep`` bytes (filter byte included)."""
-        rows: list[bytes] = []
-        stride = self._stride
-        while len(rows) < n:
-            want = min(n - len(rows), self._rows_per_step) * stride
-            data = self._inflate(want)
-            rows.extend(data[i : i + keep] for i in range(0, want, stride))
-        return rows
-
-    def _inflate(self, want: int) -> bytes:
-        parts: list[bytes] = []
-        got = 0
-        while got < want:
-            src = self._z.unconsumed_tail or self._next_idat()
-            if not src or self._z.eof:
-                raise ValueError("image data ends early")
-            piece = self._z.decompress(src, want - got)
-            parts.append(piece)
-            got += len(piece)
-        return b"".join(parts)
-
-    def _next_idat(self) -> bytes:
-        f = self._f
-        while True:
-            hdr = f.read(8)
-            if len(hdr) < 8:
-                return b""
-            length, kind = struct.unpack(">I4s", hdr)
-            if kind == b"IDAT":
-                body = f.read(length)
-                f.seek(4, 1)
-                return body
-            if kind == b"IEND":
-                return b""
-            f.seek(length + 4, 1)
-
-
 def _extent(bits: int, channel: str, height: int) -> tuple[int, int]:
     """(columns, rows) of the top-left block that holds the first ``bits`` bits."""
     pixels = -(-bits // _PER_PIXEL[channel])
@@ -208,7 +159,7 @@ def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
     if not probe:
         return None
     data_start = f.tell()
-    lines = _Scanlines(f, stride)
+    lines = Scanlines(f, stride)
     probe_rows = max(rows for _, rows in probe.values())
     # Most images keep their first scanlines whole, so a payload continues the same
     # inflate; a wide one keeps only the header columns and inflates again for a payload.
@@ -229,7 +180,7 @@ def _scan_png(f: IO[bytes]) -> tuple[str, str] | None:
                 block += lines.take(rows - len(first), keep)
         else:
             f.seek(data_start)
-            block = _Scanlines(f, stride).take(rows, keep)
+            block = Scanlines(f, stride).take(rows, keep)
         return _payload(_channel_bits(block, cols, bpp, mode, channel), sig, compressed, length)
     return None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from seedlock.errors import RecordFormatError
 from seedlock.extract import sniff_format
+from seedlock.files import open_regular
 from seedlock.record import GenerationRecord
 
 __all__ = ["load_record"]
@@ -26,8 +27,11 @@ def load_record(path: str | os.PathLike[str]) -> tuple[GenerationRecord, bool]:
     from seedlock.readers import read
 
     p = Path(path)
-    with open(p, "rb") as f:
-        head = f.read(12)
+    fd = open_regular(p)
+    try:
+        head = os.pread(fd, 12, 0)
+    finally:
+        os.close(fd)
     if sniff_format(head) is not None:
         return read(p), True
     if p.stat().st_size > MAX_RECORD_JSON:
