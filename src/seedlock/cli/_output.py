@@ -22,6 +22,7 @@ def summary_lines(path: str, rec: GenerationRecord) -> list[str]:
     """A short human summary of one record."""
     if rec.generator in (Generator.NONE, Generator.C2PA):
         lines = [f"{path}: no generation metadata"]
+        lines.extend(f"  warning      {w}" for w in rec.warnings)
         if rec.provenance:
             lines.append(
                 f"  C2PA provenance: {rec.provenance.get('claim_generator')} "

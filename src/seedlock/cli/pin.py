@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from seedlock.cli._errors import error, handle_errors, message_for
+from seedlock.files import check_output
 
 
 @contextmanager
@@ -215,9 +216,12 @@ def resolve_cmd(source: Path, model_dirs: tuple[Path, ...], as_json: bool) -> No
     type=click.Path(file_okay=False, path_type=Path),
     help="Store paths relative to this folder (default: the lock file's folder).",
 )
+@click.option("--force", is_flag=True, help="Replace an existing output file even if it holds another kind of file.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def lock_cmd(source: Path, output: Path, model_dirs: tuple[Path, ...], root: Path | None, as_json: bool) -> None:
+def lock_cmd(
+    source: Path, output: Path, model_dirs: tuple[Path, ...], root: Path | None, force: bool, as_json: bool
+) -> None:
     """Write a TOML lock of every model file the recipe in SOURCE needs.
 
     Exit 0 when every file was found, 1 when the lock was written with missing entries.
@@ -232,6 +236,7 @@ def lock_cmd(source: Path, output: Path, model_dirs: tuple[Path, ...], root: Pat
         if model_dirs:
             scan(model_dirs, cache)
         res = resolve(record, cache)
+        check_output(output, [source, *(r.path for r in res if r.path)], kind="toml", force=force)
         lock = build_lock(record, res, output, cache, root=root, source=source.name)
     write_lock(lock, output)
     missing = [e for e in lock.entries if e.path is None]

@@ -10,6 +10,7 @@ import click
 
 from seedlock.cli._errors import handle_errors
 from seedlock.cli._output import emit_json
+from seedlock.files import check_output
 
 
 def _need_extra() -> None:
@@ -111,16 +112,22 @@ def _engine(kw: dict[str, Any]) -> Any:
 @run_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--trace", is_flag=True, help="Store hashes of prompt embeddings, noise and every step's latents.")
+@click.option("--force", is_flag=True, help="Replace existing output files even if they hold another kind of file.")
 @handle_errors
-def generate_cmd(output: Path, trace: bool, **kw: Any) -> None:
+def generate_cmd(output: Path, trace: bool, force: bool, **kw: Any) -> None:
     """Generate an image from a recipe (record JSON or image) and/or flags, deterministically.
 
     Writes OUT.png with the full record embedded, OUT.json (the record), and the prompt
     and negative prompt as exact bytes (OUT.prompt.txt, OUT.negative.txt).
     """
     _need_extra()
-    from seedlock.replay.run import save_outputs
+    from seedlock.replay.recipe import parse_lora_spec
+    from seedlock.replay.run import output_paths, save_outputs
 
+    loras = [parse_lora_spec(spec).path for spec in kw.get("loras") or ()]
+    inputs = [p for p in (kw.get("recipe"), kw.get("model")) if p] + loras
+    for kind, path in output_paths(output).items():
+        check_output(path, inputs, kind="png" if kind == "image" else "text", force=force)
     recipe = _recipe(kw)
     engine = _engine(kw)
     result = engine.run(recipe, trace=trace)
@@ -175,6 +182,15 @@ def replay_cmd(
 
     quiet_libraries()
     lora_map = {lo.name: lo.path for lo in (parse_lora_spec(spec) for spec in loras)}
+    if output:
+        from seedlock.replay.run import output_paths
+
+        for kind, path in output_paths(output).items():
+            check_output(
+                path,
+                [image, *(p for p in (model,) if p), *lora_map.values()],
+                kind="png" if kind == "image" else "text",
+            )
     rep = replay(image, model=model, loras=lora_map, allow_other_model=allow_other_model, device=device)
     if output:
         from seedlock.replay.run import save_outputs
@@ -244,11 +260,15 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 @click.option(
     "--lora", "lora_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a tiny LoRA for it."
 )
+@click.option("--force", is_flag=True, help="Replace an existing file even if it holds another kind of file.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def build_tiny_cmd(output: Path, lora_out: Path | None, as_json: bool) -> None:
+def build_tiny_cmd(output: Path, lora_out: Path | None, force: bool, as_json: bool) -> None:
     """Write the built-in tiny SD-1.x checkpoint (seeded random weights, real CLIP vocabulary)."""
     _need_extra()
+    for path in (output, lora_out):
+        if path is not None:
+            check_output(path, [], kind="safetensors", force=force)
     from seedlock.pin.hashing import hash_file
     from seedlock.replay.run import quiet_libraries
 

@@ -123,7 +123,11 @@ def read_png(fd: int, size: int, raw: RawMetadata, head: bytes = b"") -> None:
                 raw.width, raw.height, _, color = unpack(">IIBB", data, 0)
                 raw.has_alpha = color in (4, 6)
             else:
-                _text_chunk(kind, data, raw)
+                try:
+                    _text_chunk(kind, data, raw)
+                except MetadataTooLarge as exc:
+                    # one oversized chunk must not hide the others (a valid record among them)
+                    raw.warnings.append(f"{exc.message}; that chunk was skipped")
         elif kind == b"IEND":
             return
         elif kind == b"IDAT":

@@ -151,7 +151,8 @@ def hash_file(
     """
     p = Path(path)
     want = resolve_forms(forms)
-    resolved = str(p.resolve())
+    # realpath never raises on a symlink loop (Path.resolve does, as RuntimeError); stat then says ELOOP
+    resolved = os.path.realpath(p)
     st = os.stat(resolved)
     if not stat_mod.S_ISREG(st.st_mode):
         raise HashingError("not a regular file", path=p)

@@ -55,7 +55,7 @@ def guess_kind(path: Path, root: Path) -> str:
 def iter_model_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, Path]]:
     """(file, root) for every model file under the given files and folders, sorted."""
     for raw in paths:
-        root = Path(raw).resolve()
+        root = Path(os.path.realpath(raw))
         if root.is_file():
             yield root, root.parent
             continue

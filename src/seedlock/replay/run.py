@@ -26,7 +26,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from seedlock._version import __version__
-from seedlock.errors import ReplayRefused, UnmappedScheduler
+from seedlock.errors import InvalidSpec, ReplayRefused, UnmappedScheduler
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, RunBlock, SamplingPass, Trace, model_stem
 from seedlock.replay.recipe import Recipe
 from seedlock.replay.schedulers import effective_config, scheduler_for, scheduler_from_config
@@ -279,6 +279,28 @@ def _record(
 # -- commands' building blocks -------------------------------------------------------------
 
 
+def output_paths(out: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files :func:`save_outputs` writes for ``out``: image, record sidecar, prompt bytes.
+
+    Raises:
+        InvalidSpec: ``out`` does not end in ``.png`` (a lossy format would not keep the
+            pixels whose hash the record states).
+    """
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise InvalidSpec(
+            f"{path.name}: generated images are written as PNG, which keeps the exact pixels the record's "
+            "hash names; give the output a .png name",
+            value=str(out),
+        )
+    return {
+        "image": path,
+        "record": path.with_suffix(".json"),
+        "prompt": path.with_suffix(".prompt.txt"),
+        "negative": path.with_suffix(".negative.txt"),
+    }
+
+
 def save_outputs(result: RunResult, out: str | os.PathLike[str]) -> dict[str, str]:
     """The image with its record embedded, a JSON sidecar, and the prompts as exact bytes."""
     from PIL import Image
@@ -287,16 +309,16 @@ def save_outputs(result: RunResult, out: str | os.PathLike[str]) -> dict[str, st
     from seedlock.record import canonical_json
     from seedlock.writer import write
 
-    path = Path(out)
+    paths = output_paths(out)
+    path = paths["image"]
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     Image.fromarray(result.pixels).save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
     write(result.record, path)
-    sidecar = path.with_suffix(".json")
-    atomic_write_bytes(sidecar, (canonical_json(result.record.to_dict(include_raw=False)) + "\n").encode("utf-8"))
-    prompt = path.with_suffix(".prompt.txt")
-    negative = path.with_suffix(".negative.txt")
-    atomic_write_bytes(prompt, (result.record.prompt or "").encode("utf-8"))
-    atomic_write_bytes(negative, (result.record.negative_prompt or "").encode("utf-8"))
-    return {"image": str(path), "record": str(sidecar), "prompt": str(prompt), "negative": str(negative)}
+    atomic_write_bytes(
+        paths["record"], (canonical_json(result.record.to_dict(include_raw=False)) + "\n").encode("utf-8")
+    )
+    atomic_write_bytes(paths["prompt"], (result.record.prompt or "").encode("utf-8"))
+    atomic_write_bytes(paths["negative"], (result.record.negative_prompt or "").encode("utf-8"))
+    return {k: str(v) for k, v in paths.items()}
