@@ -12,6 +12,15 @@ from seedlock.diff.prompt import PromptDiff, visible
 from seedlock.record import GenerationRecord, Generator
 
 
+def console() -> Any:
+    """A rich console for stdout: terminal width on a terminal; unwrapped lines when piped."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True, width=1000)
+
+
 def emit_json(obj: Any) -> None:
     """One indented JSON document on stdout (the ``--json`` output of every command)."""
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=str)
@@ -55,7 +64,7 @@ def summary_lines(path: str, rec: GenerationRecord) -> list[str]:
         )
     add("clip skip", rec.clip_skip)
     for a in rec.adapters:
-        w = f" w={a.weight}" if a.weight is not None else ""
+        w = f" w={a.weight:g}" if a.weight is not None else ""
         add(a.kind, f"{a.name}{w}")
     for pp in rec.postprocessing:
         add("post", f"{pp.kind} {pp.name or ''}".strip())
@@ -73,11 +82,10 @@ def _one_line(text: str | None, limit: int = 100) -> str | None:
 
 
 def render_comparison(c: Comparison) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    con = Console(highlight=False)
+    con = console()
     if c.pixels:
         p = c.pixels
         style = {"bit-identical": "bold green", "visually indistinguishable": "bold yellow"}.get(p.verdict, "bold red")
@@ -91,11 +99,7 @@ def render_comparison(c: Comparison) -> None:
         con.print(f"  pixel sha256 A {p.hash_a[:16]}…  B {p.hash_b[:16]}…")
         if p.note:
             con.print(f"  note: {p.note}")
-    con.print(
-        Text(
-            "records: equivalent" if c.diff.equivalent else f"records: {len(c.diff.fields)} difference(s)", style="bold"
-        )
-    )
+    con.print(Text(f"records: {c.diff.verdict()}", style="bold"))
     if c.causes:
         con.print(Text("likely causes, most likely first:", style="bold"))
         for i, cause in enumerate(c.causes, 1):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -60,17 +59,18 @@ def diff_cmd(
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def lint_cmd(text: str, normalize: bool, as_json: bool) -> None:
-    """Report invisible and look-alike characters in a prompt (TEXT, or a file path).
+    """Report invisible and look-alike characters in a prompt (TEXT, a file path, or - for standard input).
 
     Exit status: 0 when clean, 1 when hazards were found.
     """
     p = Path(text)
-    if len(text) < 4096 and p.is_file():
+    if text == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    elif len(text) < 4096 and p.is_file():
         text = p.read_bytes().decode("utf-8", errors="replace")
     hazards = lint_prompt(text)
     if as_json:
-        out = {"hazards": [h.to_dict() for h in hazards], "normalized": normalize_prompt(text)}
-        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        emit_json({"hazards": [h.to_dict() for h in hazards], "normalized": normalize_prompt(text)})
     elif normalize:
         sys.stdout.write(normalize_prompt(text))
     else:

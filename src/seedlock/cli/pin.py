@@ -258,16 +258,19 @@ def lock_cmd(
 @click.command("check-lock")
 @click.argument("lockfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rehash", is_flag=True, help="Read every byte again instead of trusting the cache.")
+@click.option(
+    "--allow-outside", is_flag=True, help="Also check files that lie outside the lock's root (absolute paths, ..)."
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def check_lock_cmd(lockfile: Path, rehash: bool, as_json: bool) -> None:
+def check_lock_cmd(lockfile: Path, rehash: bool, allow_outside: bool, as_json: bool) -> None:
     """Recompute every file in a lock: ok / changed / missing. Exit 0 only when all are ok."""
     from seedlock.pin.lock import check_lock, read_lock
 
     lock = read_lock(lockfile)
     cache = _open_cache(rehash)
     try:
-        checks = check_lock(lock, lockfile, cache)
+        checks = check_lock(lock, lockfile, cache, allow_outside=allow_outside)
     finally:
         if cache is not None:
             cache.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from seedlock import claims
 from seedlock.diff.prompt import PromptDiff, diff_prompts
-from seedlock.record import Adapter, GenerationRecord, ModelRef, RunBlock, SamplingPass, model_stem
+from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, RunBlock, SamplingPass, model_stem
 
 __all__ = ["BITWISE_KEYS", "FieldDiff", "RecordDiff", "diff_records", "environment_differences", "hashes_agree"]
 
@@ -78,13 +78,26 @@ class RecordDiff:
     prompt: PromptDiff = field(default_factory=lambda: PromptDiff("", ""))
     negative: PromptDiff = field(default_factory=lambda: PromptDiff("", ""))
 
+    #: "A", "B" or "both" when that side carries no generation record (nothing to compare)
+    missing: str | None = None
+
     @property
     def equivalent(self) -> bool:
-        return not self.fields
+        return not self.fields and self.missing is None
+
+    def verdict(self) -> str:
+        """One line for people: equivalent, how many differences, or which side has no record."""
+        if self.missing == "both":
+            return "neither file has a generation record"
+        if self.missing:
+            return f"{self.missing} has no generation record"
+        return "equivalent" if self.equivalent else f"{len(self.fields)} difference(s)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "equivalent": self.equivalent,
+            "missing_record": self.missing,
+            "verdict": self.verdict(),
             "fields": [f.to_dict() for f in self.fields],
             "prompt": self.prompt.to_dict(),
             "negative_prompt": self.negative.to_dict(),
@@ -156,8 +169,21 @@ def _adapter_key(a: Adapter) -> tuple[str, str]:
     return kind, model_stem(a.name)
 
 
+def _has_record(rec: GenerationRecord) -> bool:
+    return rec.generator not in (Generator.NONE, Generator.C2PA)
+
+
 def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
-    """Every output-affecting difference between two records, normalised."""
+    """Every output-affecting difference between two records, normalised.
+
+    A side without a generation record is not "equal": the diff says which side it is
+    (``missing``) and lists no causes, since nothing recorded can be compared.
+    """
+    if not _has_record(a) or not _has_record(b):
+        missing = "both" if not _has_record(a) and not _has_record(b) else ("A" if not _has_record(a) else "B")
+        return RecordDiff(
+            a, b, (), diff_prompts(a.prompt, b.prompt), diff_prompts(a.negative_prompt, b.negative_prompt), missing
+        )
     out: list[FieldDiff] = []
     # model identity
     ma, mb = a.model, b.model

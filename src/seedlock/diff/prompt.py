@@ -98,7 +98,7 @@ def char_name(ch: str) -> str:
 def _visible_pattern() -> Any:
     import regex
 
-    explicit = "".join(sorted(_INVISIBLE | set(_REPLACEMENTS) | set(_HOMOGLYPHS) | {"\r"}))
+    explicit = "".join(sorted(_INVISIBLE | set(_REPLACEMENTS) | set(_HOMOGLYPHS) | {"\r", "\u2028", "\u2029"}))
     # control and format characters except newline and tab, plus every listed look-alike
     return regex.compile("[" + regex.escape(explicit) + r"\p{Cf}" + r"\x00-\x08\x0b-\x1f\x7f-\x9f" + "]")
 
@@ -120,7 +120,20 @@ class Hazard:
     position: int
     char: str
     name: str
-    suggestion: str
+    #: the text to put in its place ("" with ``action`` remove)
+    replacement: str = ""
+    #: ``replace``, ``remove`` or ``normalise``
+    action: str = "remove"
+
+    @property
+    def suggestion(self) -> str:
+        """How a person reads the fix: ``replace with "``, ``remove``, ``normalise to NFC``."""
+        if self.action == "replace":
+            shown = self.replacement.replace("\n", "\\n")
+            return f"replace with {shown}"
+        if self.action == "normalise":
+            return "normalise to NFC"
+        return "remove"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -128,6 +141,8 @@ class Hazard:
             "position": self.position,
             "char": self.char,
             "name": self.name,
+            "action": self.action,
+            "replacement": self.replacement,
             "suggestion": self.suggestion,
         }
 
@@ -162,6 +177,8 @@ def _hazard_kind(ch: str) -> str | None:
         return "look-alike punctuation"
     if ch == "\r":
         return "carriage return (CRLF)"
+    if ch in ("\u2028", "\u2029"):
+        return "Unicode line or paragraph separator"
     if unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t":
         return "control character"
     return None
@@ -176,25 +193,19 @@ def lint_prompt(text: str) -> list[Hazard]:
             fix = _REPLACEMENTS.get(ch, _HOMOGLYPHS.get(ch, ""))
             if "\uff01" <= ch <= "\uff5e" and not fix:
                 fix = chr(ord(ch) - 0xFEE0)
-            hazards.append(Hazard(kind, i, ch, char_name(ch), repr(fix) if fix else "remove"))
+            if ch in ("\u2028", "\u2029"):
+                fix = "\n"
+            hazards.append(Hazard(kind, i, ch, char_name(ch), fix, "replace" if fix else "remove"))
     stripped = text.rstrip(" \t")
     if stripped != text and not text.endswith(("\n", "\r\n")):
-        hazards.append(
-            Hazard("trailing whitespace", len(stripped), text[len(stripped) :], "trailing spaces/tabs", "remove")
-        )
+        hazards.append(Hazard("trailing whitespace", len(stripped), text[len(stripped) :], "trailing spaces/tabs"))
     for line_no, line in enumerate(text.split("\n")):
         if line != line.rstrip(" \t") and line_no < text.count("\n"):
             hazards.append(
-                Hazard(
-                    "trailing whitespace on a line",
-                    -1,
-                    line[len(line.rstrip(" \t")) :],
-                    f"line {line_no + 1}",
-                    "remove",
-                )
+                Hazard("trailing whitespace on a line", -1, line[len(line.rstrip(" \t")) :], f"line {line_no + 1}")
             )
     if unicodedata.normalize("NFC", text) != text:
-        hazards.append(Hazard("not NFC-normalised", -1, "", "decomposed characters (NFD)", "normalise to NFC"))
+        hazards.append(Hazard("not NFC-normalised", -1, "", "decomposed characters (NFD)", "", "normalise"))
     return hazards
 
 
@@ -202,6 +213,7 @@ def _normalize_table() -> dict[int, str | None]:
     table: dict[int, str | None] = {ord(k): v for k, v in {**_HOMOGLYPHS, **_REPLACEMENTS}.items()}
     table.update({ord(ch): None for ch in _INVISIBLE})
     table.update({c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)})
+    table.update({0x2028: "\n", 0x2029: "\n"})
     return table
 
 

@@ -212,7 +212,7 @@ SSIM {p.ssim:.4f} &middot; {html.escape(changed_text(p))}{shown}{(" &middot; " +
             f"<span class=dim>why: {html.escape(x.explanation)}<br>fix: {html.escape(x.fix)}</span></li>"
             for x in c.causes
         )
-        or "<li>none: the records are equivalent</li>"
+        or f"<li>none: {html.escape(c.diff.verdict())}</li>"
     )
     rows = (
         "".join(
@@ -224,7 +224,7 @@ SSIM {p.ssim:.4f} &middot; {html.escape(changed_text(p))}{shown}{(" &middot; " +
 <style>{_CSS}</style></head><body>
 <h1>seedlock diff</h1>
 <p><span class="verdict {vclass}">{html.escape(verdict)}</span>
-&nbsp; records: {"equivalent" if c.diff.equivalent else f"{len(c.diff.fields)} difference(s)"}</p>
+&nbsp; records: {html.escape(c.diff.verdict())}</p>
 {images}
 <h2>Likely causes</h2><ol>{causes}</ol>
 <h2>Prompt</h2>{_prompt_html(c.diff.prompt)}{_tokens_html(c)}

@@ -164,7 +164,12 @@ def _cause(d: FieldDiff) -> Cause:
 
 
 def diagnose(diff: RecordDiff, pixels: PixelReport | None = None) -> list[Cause]:
-    """Ranked causes, most likely first; stable within a rank (field order)."""
+    """Ranked causes, most likely first; stable within a rank (field order).
+
+    A side without a generation record gives no causes: nothing recorded can be compared.
+    """
+    if diff.missing:
+        return []
     causes = [_cause(d) for d in diff.fields]
     causes.sort(key=lambda c: c.rank)
     if not causes and pixels is not None and pixels.verdict != "bit-identical":

@@ -118,6 +118,11 @@ def parse_exif(blob: bytes, raw: RawMetadata, source: str) -> None:
                 data = blob[ptr : ptr + size]
             if tag == 0x9286:
                 text = decode_user_comment(data)
+                if "\ufffd" in text and b"\xff\xfd" not in data and b"\xfd\xff" not in data:
+                    raw.warnings.append(
+                        f"{source}: UserComment holds invalid UTF-16; "
+                        f"{text.count(chr(0xFFFD))} code unit(s) shown as U+FFFD"
+                    )
             elif tag == 0x010E and data.startswith(b"\x00\x00\x00\x00"):
                 # NovelAI WebP puts four NULs in front of the UTF-8 description
                 text = decode_text(data[4:])

@@ -15,6 +15,7 @@ record is a query over cached hashes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -58,6 +59,9 @@ def default_path() -> Path:
     return home() / "index.sqlite"
 
 
+log = logging.getLogger(__name__)
+
+
 class HashCache:
     """The cache and model index; use as a context manager or call :meth:`close`."""
 
@@ -66,9 +70,11 @@ class HashCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
             # not a database (or a newer schema): keep it for inspection, start a fresh one
-            os.replace(self.path, self.path.with_suffix(f".damaged-{int(time.time())}"))
+            kept = self.path.with_suffix(f".damaged-{int(time.time())}")
+            os.replace(self.path, kept)
+            log.warning("hash cache %s was unreadable (%s); kept as %s, starting a new one", self.path, exc, kept)
             self.db = self._open()
 
     def _open(self) -> sqlite3.Connection:

@@ -138,9 +138,22 @@ def read_lock(path: str | os.PathLike[str]) -> LockFile:
             f"unsupported lock version {doc.get('version')!r} (this seedlock reads {LOCK_VERSION})", path=p
         )
     entries: list[LockEntry] = []
-    for i, e in enumerate(doc.get("file", [])):
+    files = doc.get("file", [])
+    if not isinstance(files, list):
+        raise LockFileError("file must be an array of [[file]] tables", path=p)
+    for i, e in enumerate(files):
         if not isinstance(e, dict) or not isinstance(e.get("hashes"), dict) or "role" not in e:
             raise LockFileError(f"[[file]] entry {i + 1} needs role and hashes", path=p)
+        for key, types in (("path", (str,)), ("size", (int,)), ("weight", (int, float)), ("matched_by", (str,))):
+            value = e.get(key)
+            if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+                raise LockFileError(
+                    f"[[file]] entry {i + 1}: {key} must be {' or '.join(t.__name__ for t in types)}, "
+                    f"not {type(value).__name__}",
+                    path=p,
+                )
+        if not all(isinstance(v, str) for v in e["hashes"].values()):
+            raise LockFileError(f"[[file]] entry {i + 1}: every hash must be a string", path=p)
         entries.append(
             LockEntry(
                 role=str(e["role"]),
@@ -152,6 +165,8 @@ def read_lock(path: str | os.PathLike[str]) -> LockFile:
                 matched_by=e.get("matched_by"),
             )
         )
+    if not isinstance(doc.get("root", "."), str):
+        raise LockFileError("root must be a string", path=p)
     return LockFile(
         fingerprint=str(doc.get("fingerprint", "")),
         root=str(doc.get("root", ".")),
@@ -164,7 +179,7 @@ def read_lock(path: str | os.PathLike[str]) -> LockFile:
 @dataclass(frozen=True)
 class EntryCheck:
     entry: LockEntry
-    #: ``ok``, ``changed`` or ``missing``
+    #: ``ok``, ``changed``, ``missing`` or ``refused`` (outside the lock's root)
     status: str
     path: str | None = None
     #: form -> (locked, now) for each differing hash
@@ -188,15 +203,24 @@ def check_lock(
     cache: HashCache | None,
     *,
     progress: Callable[[int], None] | None = None,
+    allow_outside: bool = False,
 ) -> list[EntryCheck]:
-    """Recompute every locked file; ``cache=None`` forces a full re-read."""
+    """Recompute every locked file; ``cache=None`` forces a full re-read.
+
+    Paths are resolved against the lock's root (relative to the lock file); one that
+    leads outside it (an absolute path, ``..``, a symlink) is refused unless
+    ``allow_outside``, so a lock file from elsewhere cannot make seedlock read any file.
+    """
     root = (Path(lock_path).resolve().parent / lock.root).resolve()
     out: list[EntryCheck] = []
     for e in lock.entries:
         if e.path is None:
             out.append(EntryCheck(e, "missing", note="was not found when the lock was written"))
             continue
-        full = root / e.path
+        full = (root / e.path).resolve()
+        if not allow_outside and not full.is_relative_to(root):
+            out.append(EntryCheck(e, "refused", path=str(full), note=f"outside the lock's root {root}; not read"))
+            continue
         if not full.is_file():
             out.append(EntryCheck(e, "missing", path=str(full), note="no such file"))
             continue

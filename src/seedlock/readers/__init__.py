@@ -169,8 +169,10 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
             ) from exc
         if raw.warnings or raw.stealth_kind or provenance:
             warnings = tuple(raw.warnings) + tuple(rec.warnings)
-            if raw.stealth_kind:
+            if raw.stealth_kind and set(raw.fields) == {"Stealth"}:
                 warnings += (f"read from pixel LSBs ({raw.stealth_kind}); no text chunk carried it",)
+            elif raw.stealth_kind:
+                warnings += (f"pixel LSBs also carry a record ({raw.stealth_kind})",)
             rec = rec.replace(provenance=provenance, warnings=warnings)
         return rec
     if attempts:
