@@ -293,7 +293,7 @@ def test_clip_tokens_match_the_real_tokenizer() -> None:
     try:
         tok = tokenizer()
     except MissingExtra:
-        pytest.skip("CLIP vocabulary not installed: pip install --no-deps open-clip-torch")
+        pytest.skip("CLIP vocabulary missing from this installation")
     # well-known ids of OpenAI CLIP / transformers CLIPTokenizer
     assert tok.encode("a photo of a cat") == [49406, 320, 1125, 539, 320, 2368, 49407]
     # straight quote is one token, a curly quote two byte-level pieces (no ftfy un-curling)

@@ -10,20 +10,25 @@ a temporary file in the same folder, then a rename.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from seedlock.errors import ImageFormatError, MetadataTooLarge
+from seedlock.errors import ImageFormatError, InvalidSpec, MetadataTooLarge
 from seedlock.extract import sniff_format
+from seedlock.extract.raw import EXIF_USER_COMMENT
 from seedlock.files import atomic_write_bytes
 from seedlock.readers.seedlock_format import EXIF_PREFIX, PNG_KEY
-from seedlock.record import GenerationRecord
+from seedlock.record import GenerationRecord, Generator
 from seedlock.samplers import A1111_SAMPLERS
 
-__all__ = ["format_infotext", "write"]
+__all__ = ["OTHER_CARRIERS", "WriteResult", "format_infotext", "write", "write_record"]
 
 _A1111_LABEL = {v: k for k, v in reversed(list(A1111_SAMPLERS.items()))}
 _A1111_LABEL_CASE = {
@@ -69,6 +74,20 @@ _SCHEDULE_LABEL = {
     "turbo": "Turbo",
 }
 _REMOVE_PNG_KEYS = {PNG_KEY.encode(), b"parameters"}
+#: PNG text keys that other tools read a recipe from; after a write they would contradict it
+OTHER_CARRIERS = (
+    "prompt",
+    "workflow",
+    "invokeai_metadata",
+    "invokeai_graph",
+    "sd-metadata",
+    "Dream",
+    "generation_data",
+    "smproj",
+    "parameters-json",
+    "Comment",
+    "sui_image_params",
+)
 
 
 def _quote(value: str) -> str:
@@ -82,8 +101,8 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def format_infotext(rec: GenerationRecord) -> str:
-    """A1111 infotext for a record, so A1111/Forge/Civitai and other readers understand it."""
+def _fresh_items(rec: GenerationRecord) -> list[tuple[str, str]]:
+    """The parameter items seedlock states for a record (without Version)."""
     items: list[tuple[str, str]] = []
     if rec.steps is not None:
         items.append(("Steps", str(rec.steps)))
@@ -137,11 +156,64 @@ def format_infotext(rec: GenerationRecord) -> str:
         )
     for k, v in rec.precision.items():
         items.append((k, str(v)))
-    items.append(("Version", f"seedlock {_version()}"))
+    return items
+
+
+def _source_params(rec: GenerationRecord) -> tuple[dict[str, Any], GenerationRecord] | None:
+    """The parameter line the record was read from (A1111 family), and the record it gave."""
+    if rec.generator in (Generator.SEEDLOCK, Generator.NONE, Generator.UNKNOWN):
+        return None
+    from seedlock.extract.raw import RawMetadata
+    from seedlock.readers.a1111 import record_from_infotext
+    from seedlock.readers.infotext import looks_like_infotext, split_infotext
+
+    for key in ("parameters", EXIF_USER_COMMENT):
+        text = rec.raw.get(key)
+        if text and looks_like_infotext(text):
+            _, _, params = split_infotext(text)
+            if not params:
+                return None
+            try:
+                before = record_from_infotext(text, RawMetadata(format="png", fields={"parameters": text}))
+            except (ValueError, TypeError, KeyError):
+                return None
+            return params, before
+    return None
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return _quote(str(value))
+
+
+def format_infotext(rec: GenerationRecord) -> str:
+    """A1111 infotext for a record, so A1111/Forge/Civitai and other readers understand it.
+
+    A record read from A1111-style text keeps that text's parameter line: only the items
+    whose meaning the record changed are rewritten, so fields seedlock does not model
+    (``Mask blur``, SD.Next's ``App`` and ``Pipeline``, the source's ``Version``) survive.
+    """
+    fresh = _fresh_items(rec)
+    source = _source_params(rec)
+    if source is None:
+        items = [(k, _quote(v)) for k, v in fresh] + [("Version", _quote(f"seedlock {_version()}"))]
+    else:
+        params, before = source
+        old, new = dict(_fresh_items(before)), dict(fresh)
+        merged = {k: _value_text(v) for k, v in params.items()}
+        for key in [*old, *(k for k in new if k not in old)]:
+            if old.get(key) == new.get(key):
+                continue
+            if key in new:
+                merged[key] = _quote(new[key])
+            else:
+                merged.pop(key, None)
+        items = list(merged.items())
     text = rec.prompt or ""
     if rec.negative_prompt:
         text += "\nNegative prompt: " + rec.negative_prompt
-    return (text + "\n" + ", ".join(f"{k}: {_quote(v)}" for k, v in items)).strip()
+    return (text + "\n" + ", ".join(f"{k}: {v}" for k, v in items)).strip()
 
 
 def _version() -> str:
@@ -181,7 +253,10 @@ def _png_key(kind: bytes, data: bytes) -> bytes | None:
     return None
 
 
-def _rewrite_png(data: bytes, rec: GenerationRecord) -> bytes:
+def _rewrite_png(data: bytes, rec: GenerationRecord, replace: Mapping[bytes, bytes | None] | None = None) -> bytes:
+    """The PNG with seedlock's two chunks in front of the image data; ``replace`` maps another
+    carrier's key to new chunk bytes (or None to drop it)."""
+    replace = replace or {}
     out = [data[:8]]
     pos = 8
     inserted = False
@@ -194,7 +269,12 @@ def _rewrite_png(data: bytes, rec: GenerationRecord) -> bytes:
         if not inserted and kind in (b"IDAT", b"IEND"):
             out.append(new)
             inserted = True
-        if _png_key(kind, data[pos + 8 : pos + 8 + length]) not in _REMOVE_PNG_KEYS:
+        key = _png_key(kind, data[pos + 8 : pos + 8 + length])
+        if key is not None and key in replace:
+            chunk = replace[key]
+            if chunk is not None:
+                out.append(chunk)
+        elif key not in _REMOVE_PNG_KEYS:
             out.append(data[pos:end])
         pos = end
         if kind == b"IEND":
@@ -305,23 +385,139 @@ def _rewrite_webp(data: bytes, rec: GenerationRecord) -> bytes:
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 
 
-def write(record: GenerationRecord, image: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
-    """Embed ``record`` in ``image`` (in place, or into ``out``), atomically.
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did to the file's other carriers, so the caller can tell the user."""
 
-    Returns:
-        The path written.
+    path: Path
+    #: other tools' carriers taken out (they held the old recipe)
+    removed: tuple[str, ...] = ()
+    #: other carriers brought in line with the record (the ComfyUI graph's seed, ...)
+    updated: tuple[str, ...] = ()
+    #: carriers that still hold the old recipe and could not be changed (pixel LSBs are never touched)
+    stale: tuple[str, ...] = ()
+
+
+_SAMPLER_CLASSES = {"KSampler": 0, "KSamplerAdvanced": 1, "RandomNoise": 0, "SamplerCustom": 1}
+_SEED_INPUTS = ("seed", "noise_seed")
+
+
+def _png_text_fields(data: bytes) -> dict[bytes, str]:
+    """Every tEXt/iTXt/zTXt key of a PNG with its text (decoded loosely), for the carrier update."""
+    from seedlock.extract.raw import RawMetadata
+
+    out: dict[bytes, str] = {}
+    raw = RawMetadata(format="png")
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        body = data[pos + 8 : pos + 8 + length]
+        key = _png_key(kind, body)
+        if key is not None and key.decode("latin-1") in OTHER_CARRIERS:
+            from seedlock.extract.png import parse_text_chunk
+
+            raw.fields.clear()
+            with contextlib.suppress(ImageFormatError):
+                parse_text_chunk(kind, body, raw)
+            if raw.fields:
+                out[key] = next(iter(raw.fields.values()))
+        pos += 12 + length
+        if kind == b"IEND":
+            break
+    return out
+
+
+def _set_graph_seed(graph: Any, seed: int, node: str | None) -> bool:
+    """Set the seed of the record's sampler node (or every sampler's, when unnamed) in a ComfyUI graph."""
+    changed = False
+    if isinstance(graph, dict) and "nodes" in graph and isinstance(graph["nodes"], list):  # UI workflow
+        for n in graph["nodes"]:
+            if not isinstance(n, dict) or n.get("type") not in _SAMPLER_CLASSES:
+                continue
+            if node is not None and str(n.get("id")) != node:
+                continue
+            widgets = n.get("widgets_values")
+            i = _SAMPLER_CLASSES[str(n["type"])]
+            if isinstance(widgets, list) and len(widgets) > i and isinstance(widgets[i], int):
+                widgets[i] = seed
+                changed = True
+        return changed
+    if isinstance(graph, dict):  # API prompt
+        for nid, n in graph.items():
+            if not isinstance(n, dict) or (node is not None and str(nid) != node):
+                continue
+            inputs = n.get("inputs")
+            if not isinstance(inputs, dict):
+                continue
+            for name in _SEED_INPUTS:
+                if isinstance(inputs.get(name), int) and not isinstance(inputs.get(name), bool):
+                    inputs[name] = seed
+                    changed = True
+    return changed
+
+
+def _carrier_plan(
+    data: bytes, record: GenerationRecord, others: str
+) -> tuple[dict[bytes, bytes | None], list[str], list[str], list[str]]:
+    """What to do with each other carrier: (replacements, removed, updated, kept as they are)."""
+    fields = _png_text_fields(data)
+    replace: dict[bytes, bytes | None] = {}
+    removed: list[str] = []
+    updated: list[str] = []
+    kept: list[str] = []
+    seed_node = record.passes[0].node if record.passes else None
+    for key, text in fields.items():
+        name = key.decode("latin-1")
+        if others == "keep":
+            kept.append(name)
+            continue
+        if others == "update" and name in ("prompt", "workflow") and record.seed is not None:
+            try:
+                graph = json.loads(text)
+            except ValueError:
+                graph = None
+            if graph is not None and _set_graph_seed(graph, record.seed, seed_node):
+                replace[key] = _itxt(name, json.dumps(graph, ensure_ascii=False), compress=False)
+                updated.append(f"{name} (sampler seed set to {record.seed})")
+                continue
+        replace[key] = None
+        removed.append(name)
+    return replace, removed, updated, kept
+
+
+def write_record(
+    record: GenerationRecord,
+    image: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    others: str = "strip",
+) -> WriteResult:
+    """Embed ``record`` in ``image`` (in place, or into ``out``), atomically, and say what became of the rest.
+
+    Args:
+        others: what to do with other tools' recipe carriers (a ComfyUI graph, InvokeAI
+            metadata, ...), which would contradict the new record: ``strip`` removes them,
+            ``update`` sets the ComfyUI graphs' sampler seed to the record's and removes
+            the others, ``keep`` leaves them (and lists them as stale).
 
     Raises:
         ImageFormatError: not a PNG, JPEG or WebP, or a damaged one.
         MetadataTooLarge: the record does not fit a JPEG EXIF segment.
+        InvalidSpec: ``others`` is none of the three.
     """
+    if others not in ("strip", "update", "keep"):
+        raise InvalidSpec(f"others must be strip, update or keep, not {others!r}", value=others)
     src = Path(image)
     dst = Path(out) if out is not None else src
     data = src.read_bytes()
     fmt = sniff_format(data[:12])
+    removed: list[str] = []
+    updated: list[str] = []
+    stale: list[str] = []
     try:
         if fmt == "png":
-            new = _rewrite_png(data, record)
+            replace, removed, updated, stale = _carrier_plan(data, record, others)
+            new = _rewrite_png(data, record, replace)
         elif fmt == "jpeg":
             new = _rewrite_jpeg(data, record)
         elif fmt == "webp":
@@ -331,5 +527,27 @@ def write(record: GenerationRecord, image: str | os.PathLike[str], out: str | os
     except ImageFormatError as exc:
         exc.path = exc.path or str(src)
         raise
+    if fmt in ("png", "webp"):
+        from seedlock.extract.stealth import read_stealth
+
+        found = read_stealth(str(src))
+        if found:
+            # pixels are never changed; the text carriers written now are what readers take first
+            stale.append(f"pixel LSBs ({found[0]})")
     atomic_write_bytes(dst, new)
-    return dst
+    return WriteResult(dst, tuple(removed), tuple(updated), tuple(stale))
+
+
+def write(record: GenerationRecord, image: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
+    """Embed ``record`` in ``image`` (in place, or into ``out``), atomically; other tools' recipe
+    carriers, which would contradict it, are removed (:func:`write_record` says which, and can
+    update a ComfyUI graph's seed instead).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImageFormatError: not a PNG, JPEG or WebP, or a damaged one.
+        MetadataTooLarge: the record does not fit a JPEG EXIF segment.
+    """
+    return write_record(record, image, out).path

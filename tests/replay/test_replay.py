@@ -29,14 +29,6 @@ from seedlock.replay.schedulers import SAMPLERS, SCHEDULES, scheduler_for
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from seedlock.replay.tiny import build_tiny, build_tiny_lora
-
-    d = tmp_path_factory.mktemp("models")
-    return {"tiny": build_tiny(d / "tiny.safetensors"), "lora": build_tiny_lora(d / "Lora" / "style.safetensors")}
-
-
-@pytest.fixture(scope="session")
 def engine() -> Engine:
     return Engine()
 

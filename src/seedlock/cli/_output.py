@@ -4,12 +4,61 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from seedlock.diff.compare import Comparison
-from seedlock.diff.pixels import changed_text
-from seedlock.diff.prompt import PromptDiff, visible
 from seedlock.record import GenerationRecord, Generator
+
+if TYPE_CHECKING:
+    # diff pulls in numpy; read and hash print without it
+    from seedlock.diff.compare import Comparison
+    from seedlock.diff.prompt import PromptDiff
+
+
+@contextmanager
+def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A bytes/s progress bar on stderr when it is a terminal (and the work is large); None otherwise."""
+    if total < (64 << 20) or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(label, total=total)
+    with bar:
+        yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def count_progress(total: int, label: str, *, minimum: int = 2) -> Iterator[Callable[[], None] | None]:
+    """A counted progress bar (files, steps) on stderr when it is a terminal; None otherwise (and in --json runs)."""
+    if total < minimum or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(label, total=total)
+    with bar:
+        yield lambda: bar.advance(task)
 
 
 def console() -> Any:
@@ -85,6 +134,8 @@ def render_comparison(c: Comparison) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from seedlock.diff.pixels import changed_text
+
     con = console()
     if c.pixels:
         p = c.pixels
@@ -151,5 +202,7 @@ def _render_prompt(con: object, label: str, pd: PromptDiff) -> None:
 
 def _clip(v: object, limit: int = 90) -> str:
     s = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+    from seedlock.diff.prompt import visible
+
     s = visible(s[: limit * 2]).replace("\n", "\\n")
     return s if len(s) <= limit else s[: limit - 1] + "…"

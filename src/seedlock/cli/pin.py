@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from seedlock.cli._errors import error, handle_errors, message_for
+from seedlock.cli._output import byte_progress, count_progress
 from seedlock.files import check_output
-
-
-@contextmanager
-def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A bytes/s progress bar on stderr when it is a terminal; None otherwise."""
-    if total < (64 << 20) or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(label, total=total)
-    with bar:
-        yield lambda n: bar.advance(task, n)
 
 
 def _open_cache(no_cache: bool) -> Any:
@@ -147,10 +123,11 @@ _models_option = click.option(
 def scan_cmd(paths: tuple[Path, ...], forms: str, as_json: bool) -> None:
     """Hash every model file under PATHS (cached) into the local model index."""
     from seedlock.pin.cache import HashCache
-    from seedlock.pin.index import scan
+    from seedlock.pin.index import iter_model_files, scan
 
-    with HashCache() as cache:
-        result = scan(paths, cache, forms=forms, on_file=None if as_json else _announce)
+    total = sum(1 for _ in iter_model_files(paths))
+    with HashCache() as cache, count_progress(total, "hashing") as advance:
+        result = scan(paths, cache, forms=forms, on_file=(lambda _p: advance()) if advance else None)
     for msg in result.errors:
         error(msg)
     if as_json:
@@ -161,11 +138,6 @@ def scan_cmd(paths: tuple[Path, ...], forms: str, as_json: bool) -> None:
         cached = sum(r.cached for r in result.files)
         click.echo(f"indexed {len(result.files)} file(s) ({cached} from cache)")
     raise SystemExit(2 if result.errors else 0)
-
-
-def _announce(path: Path) -> None:
-    if sys.stderr.isatty():
-        click.echo(f"hashing {path}", err=True)
 
 
 @click.command("resolve")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from seedlock.cli._errors import handle_errors
-from seedlock.cli._output import emit_json
+from seedlock.cli._output import count_progress, emit_json
 from seedlock.files import check_output
 
 
@@ -130,7 +130,8 @@ def generate_cmd(output: Path, trace: bool, force: bool, **kw: Any) -> None:
         check_output(path, inputs, kind="png" if kind == "image" else "text", force=force)
     recipe = _recipe(kw)
     engine = _engine(kw)
-    result = engine.run(recipe, trace=trace)
+    with count_progress(recipe.steps, "sampling") as advance:
+        result = engine.run(recipe, trace=trace, on_step=advance)
     files = save_outputs(result, output)
     approximate = list(result.record.run.approximate) if result.record.run else []
     if kw["as_json"]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from seedlock import claims
 from seedlock.diff.prompt import PromptDiff, diff_prompts
+from seedlock.readers.infotext import strip_extra_networks
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, RunBlock, SamplingPass, model_stem
 
 __all__ = ["BITWISE_KEYS", "FieldDiff", "RecordDiff", "diff_records", "environment_differences", "hashes_agree"]
@@ -169,6 +170,20 @@ def _adapter_key(a: Adapter) -> tuple[str, str]:
     return kind, model_stem(a.name)
 
 
+#: generators that take ``<lora:...>`` tags out of the prompt before encoding it
+_STRIPS_EXTRA_NETWORKS = frozenset({Generator.A1111, Generator.CIVITAI})
+
+
+def encoded_text(rec: GenerationRecord, encoded: str | None, stored: str | None) -> str | None:
+    """The text the tool's encoder saw: its own expansion where recorded, else the stored
+    prompt (extra-network tags removed for the tools that remove them)."""
+    if encoded is not None:
+        return encoded
+    if stored is not None and rec.generator in _STRIPS_EXTRA_NETWORKS:
+        return strip_extra_networks(stored)
+    return stored
+
+
 def _has_record(rec: GenerationRecord) -> bool:
     return rec.generator not in (Generator.NONE, Generator.C2PA)
 
@@ -267,17 +282,19 @@ def diff_records(a: GenerationRecord, b: GenerationRecord) -> RecordDiff:
         if x is None or y is None:
             out.append(FieldDiff(name, "adapter", x, y, "added" if x is None else "removed"))
             continue
-        if not _cmp_float(x.weight, y.weight) or not _cmp_float(x.weight_clip, y.weight_clip):
+        # no separate text-encoder weight means the one weight applies to both
+        clip_x = x.weight if x.weight_clip is None else x.weight_clip
+        clip_y = y.weight if y.weight_clip is None else y.weight_clip
+        if not _cmp_float(x.weight, y.weight) or not _cmp_float(clip_x, clip_y):
             out.append(FieldDiff(name, "adapter", (x.weight, x.weight_clip), (y.weight, y.weight_clip), "re-weighted"))
         if hashes_agree(x.hashes, y.hashes) is False:
             out.append(FieldDiff(name + ".hash", "adapter", dict(x.hashes), dict(y.hashes), "different file"))
     # prompts (bytes of the text actually encoded)
-    pa_text = a.encoded_prompt if a.encoded_prompt is not None else a.prompt
-    pb_text = b.encoded_prompt if b.encoded_prompt is not None else b.prompt
+    pa_text, pb_text = encoded_text(a, a.encoded_prompt, a.prompt), encoded_text(b, b.encoded_prompt, b.prompt)
     prompt = diff_prompts(pa_text, pb_text)
     negative = diff_prompts(
-        a.encoded_negative_prompt if a.encoded_negative_prompt is not None else a.negative_prompt,
-        b.encoded_negative_prompt if b.encoded_negative_prompt is not None else b.negative_prompt,
+        encoded_text(a, a.encoded_negative_prompt, a.negative_prompt),
+        encoded_text(b, b.encoded_negative_prompt, b.negative_prompt),
     )
     if not prompt.equal:
         out.append(FieldDiff("prompt", "prompt", pa_text, pb_text, prompt.summary()))

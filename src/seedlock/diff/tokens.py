@@ -1,12 +1,11 @@
-"""CLIP BPE tokenisation, without torch, from the vocabulary in the open-clip-torch wheel.
+"""CLIP BPE tokenisation, without torch, from the CLIP vocabulary seedlock ships.
 
 Stable Diffusion pipelines tokenise with the Hugging Face ``CLIPTokenizer``: lower-case,
 whitespace collapsed, the CLIP split pattern, then byte-level BPE over OpenAI's 49,152
 merges. Unlike the original ftfy-based tokenizer it does not un-curl quotes, so a curly
-quote is a different token. This module reproduces that tokenizer from
-``open_clip/bpe_simple_vocab_16e6.txt.gz``, located with ``importlib`` but never
-imported (importing ``open_clip`` would import torch). Install the file with
-``pip install --no-deps open-clip-torch`` (1.5 MB), or point ``SEEDLOCK_CLIP_VOCAB`` at it.
+quote is a different token. This module reproduces that tokenizer from ``bpe_simple_vocab_16e6.txt.gz`` (MIT, OpenAI; shipped as
+package data with its licence in ``seedlock/diff/data``). ``SEEDLOCK_CLIP_VOCAB`` points at
+another copy; an installed open_clip's copy is used when the packaged one was removed.
 """
 
 from __future__ import annotations
@@ -31,6 +30,9 @@ def vocab_path() -> Path:
     env = os.environ.get("SEEDLOCK_CLIP_VOCAB")
     if env and Path(env).is_file():
         return Path(env)
+    packaged = Path(__file__).resolve().parent / "data" / "bpe_simple_vocab_16e6.txt.gz"
+    if packaged.is_file():
+        return packaged
     spec = importlib.util.find_spec("open_clip")
     for loc in (spec.submodule_search_locations or []) if spec else []:
         p = Path(loc) / "bpe_simple_vocab_16e6.txt.gz"
@@ -38,8 +40,8 @@ def vocab_path() -> Path:
             return p
     exc = MissingExtra("tokens", "open-clip-torch")
     exc.message = (
-        "the CLIP vocabulary is not installed; get it (1.5 MB, no torch) with: "
-        "pip install --no-deps open-clip-torch, or set SEEDLOCK_CLIP_VOCAB to bpe_simple_vocab_16e6.txt.gz"
+        "the CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz) is missing from this installation; "
+        "reinstall seedlock, or set SEEDLOCK_CLIP_VOCAB to a copy of the file"
     )
     raise exc
 

@@ -78,6 +78,11 @@ def _text_chunk(kind: bytes, data: bytes, raw: RawMetadata) -> None:
         raw.add(key, decode_text(data[nul + 1 :]), "png:comf")
 
 
+def parse_text_chunk(kind: bytes, data: bytes, raw: RawMetadata) -> None:
+    """Add one text-bearing chunk (tEXt, zTXt, iTXt, eXIf, caBX, comf) to ``raw``."""
+    _text_chunk(kind, data, raw)
+
+
 def read_png(fd: int, size: int, raw: RawMetadata, head: bytes = b"") -> None:
     """Fill ``raw`` from a PNG open as descriptor ``fd`` (the walk starts after the signature).
 

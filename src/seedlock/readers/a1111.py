@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from seedlock.extract.raw import EXIF_USER_COMMENT, JPEG_COMMENT, STEALTH, RawMetadata
 from seedlock.readers._base import fail, hash_forms, maybe_json, seed_of, size_of, to_float, to_int
-from seedlock.readers.infotext import looks_like_infotext, parse_params, split_infotext
+from seedlock.readers.infotext import EXTRA_NETWORK, looks_like_infotext, parse_params, split_infotext
 from seedlock.record import (
     Adapter,
     GenerationRecord,
@@ -23,7 +23,6 @@ from seedlock.record import (
 from seedlock.samplers import canonical_pair
 
 _CARRIERS = ("parameters", EXIF_USER_COMMENT, STEALTH, JPEG_COMMENT)
-_INLINE = re.compile(r"<(lora|lyco|hypernet):([^:>]+)((?::[^:>]*)*)>")
 _CONTROLNET = re.compile(r"^ControlNet( \d+)?$")
 _FORGE = re.compile(r"^f\d")
 _EASYREFORGE = re.compile(r"^f1\.[3-9]\.\d+-v")
@@ -143,7 +142,7 @@ def _adapters(prompt: str, params: dict[str, Any]) -> list[Adapter]:
     civitai_hashes = params.get("Hashes") if isinstance(params.get("Hashes"), dict) else {}
     out: list[Adapter] = []
     seen: set[str] = set()
-    for kind, name, args in _INLINE.findall(prompt) if "<" in prompt else ():
+    for kind, name, args in EXTRA_NETWORK.findall(prompt) if "<" in prompt else ():
         weights = [to_float(a) for a in args.split(":")[1:] if a and "=" not in a]
         named = dict(a.split("=", 1) for a in args.split(":")[1:] if "=" in a)
         w_te = weights[0] if weights else to_float(named.get("te", 1.0))

@@ -18,6 +18,15 @@ _PARAM = re.compile(r'\s*(\w[\w \-/]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _JSON_VALUE = re.compile(r"(?:^|,\s*)([\w][\w \-/]*):\s*(?=[\[{])")
 _NEGATIVE = "Negative prompt:"
 
+#: A1111 extra-network syntax: ``<lora:name:0.8>``, ``<lyco:name:1:0.5>``, ``<hypernet:name:1>``.
+#: A1111 removes these tags before the text encoder sees the prompt.
+EXTRA_NETWORK = re.compile(r"<(lora|lyco|hypernet):([^:>]+)((?::[^:>]*)*)>", re.IGNORECASE)
+
+
+def strip_extra_networks(text: str) -> str:
+    """The prompt as A1111 encodes it: extra-network tags removed, nothing else touched."""
+    return EXTRA_NETWORK.sub("", text) if "<" in text else text
+
 
 def _cut_json_values(line: str) -> tuple[str, dict[str, Any]]:
     """Remove ``Key: {json}`` / ``Key: [json]`` items, returning the rest and the values."""

@@ -2,9 +2,9 @@
 from a hub, written locally (configs and a tokenizer, no weights).
 
 Two families: ``tiny-sd1`` (seedlock's built-in test model) and ``sd1`` (the public
-SD-1.5 configuration). The tokenizer is OpenAI's CLIP BPE from the open-clip-torch
-wheel, written as ``vocab.json`` + ``merges.txt``, which every transformers version
-loads alike (transformers 5 would save only ``tokenizer.json``).
+SD-1.5 configuration). The tokenizer is OpenAI's CLIP BPE from the vocabulary seedlock
+ships, written as ``vocab.json`` + ``merges.txt``, which every transformers version loads
+alike (transformers 5 would save only ``tokenizer.json``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _json(path: Path, obj: dict[str, Any]) -> None:
 
 
 def write_tokenizer(folder: Path) -> None:
-    """vocab.json + merges.txt rebuilt from OpenAI's BPE file in open-clip-torch."""
+    """vocab.json + merges.txt rebuilt from OpenAI's BPE file (shipped in seedlock/diff/data)."""
     from seedlock.diff.tokens import tokenizer
 
     tok = tokenizer()

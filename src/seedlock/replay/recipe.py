@@ -19,6 +19,7 @@ from seedlock.errors import InvalidSpec, ReplayRefused
 from seedlock.pin.cache import HashCache
 from seedlock.pin.index import Wanted, resolve_one
 from seedlock.readers import load_record
+from seedlock.readers.infotext import strip_extra_networks
 from seedlock.record import Adapter, GenerationRecord, Generator
 from seedlock.replay.schedulers import SAMPLERS
 from seedlock.samplers import canonical_pair
@@ -72,7 +73,6 @@ class Recipe:
         return replace(self, **changes)
 
 
-_LORA_TAG = re.compile(r"<(?:lora|lyco):([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.IGNORECASE)
 _EMPHASIS = re.compile(r"(?<!\\)[\(\[][^\)\]]*(?::\s*[\d.]+)?(?<!\\)[\)\]]")
 
 
@@ -139,8 +139,8 @@ def recipe_from_record(
     negative = record.negative_prompt or ""
     from_a1111 = record.generator not in (Generator.SEEDLOCK, Generator.NONE)
     if from_a1111:
-        prompt = _LORA_TAG.sub("", prompt)
-        negative = _LORA_TAG.sub("", negative)
+        prompt = strip_extra_networks(prompt)
+        negative = strip_extra_networks(negative)
         if _EMPHASIS.search(prompt) or _EMPHASIS.search(negative):
             notes.append("prompt uses (emphasis:1.2) syntax, which diffusers encodes literally")
         rng = (record.rng or ("GPU" if record.generator == Generator.A1111 else "CPU")).upper()

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,8 @@ class Engine:
         self._pipes[model] = pipe
         return pipe
 
-    def run(self, recipe: Recipe, *, trace: bool = False) -> RunResult:
+    def run(self, recipe: Recipe, *, trace: bool = False, on_step: Callable[[], None] | None = None) -> RunResult:
+        """Run ``recipe``; ``trace`` stores stage hashes, ``on_step`` is called after each sampling step."""
         import torch
 
         from seedlock.diff.pixels import pixel_hash
@@ -180,10 +181,13 @@ class Engine:
                 tr: dict[str, Any] = {"noise": _thash(latents), "latents": []}
                 step_noise = torch.Generator("cpu").manual_seed(seed)
 
-                def on_step(_pipe: Any, step: int, _t: Any, kw: dict[str, Any]) -> dict[str, Any]:
-                    if step == 0 and "prompt_embeds" in kw:
-                        tr["prompt_embeds"] = _thash(kw["prompt_embeds"])
-                    tr["latents"].append(_thash(kw["latents"]))
+                def step_end(_pipe: Any, step: int, _t: Any, kw: dict[str, Any]) -> dict[str, Any]:
+                    if trace:
+                        if step == 0 and "prompt_embeds" in kw:
+                            tr["prompt_embeds"] = _thash(kw["prompt_embeds"])
+                        tr["latents"].append(_thash(kw["latents"]))
+                    if on_step is not None:
+                        on_step()
                     return {}
 
                 out = pipe(
@@ -197,7 +201,7 @@ class Engine:
                     generator=step_noise,
                     clip_skip=(recipe.clip_skip - 1) if recipe.clip_skip and recipe.clip_skip > 1 else None,
                     output_type="np",
-                    callback_on_step_end=on_step if trace else None,
+                    callback_on_step_end=step_end if trace or on_step is not None else None,
                     callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"] if trace else ["latents"],
                 )
         finally:
@@ -266,7 +270,9 @@ def _record(
                 kind="lora",
                 name=lo.name,
                 hashes={k: v for k, v in lo.hashes.items() if k in ("sha256", "autov3") and v},
+                # diffusers applies one weight to the UNet and the text encoder alike
                 weight=lo.weight,
+                weight_clip=lo.weight,
             )
             for lo in recipe.loras
         ),
