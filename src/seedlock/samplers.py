@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["A1111_SAMPLERS", "SCHEDULES", "canonical_pair"]
+__all__ = ["A1111_SAMPLERS", "COMFY_SAMPLERS", "COMFY_SCHEDULERS", "SCHEDULES", "canonical_pair"]
 
 #: A1111 display label -> canonical sampler
 A1111_SAMPLERS: dict[str, str] = {
@@ -134,6 +134,26 @@ SCHEDULES: dict[str, str] = {
     "lcm": "lcm",
     "tcd": "tcd",
 }
+
+#: ComfyUI's sampler names (comfy.samplers.KSAMPLER_NAMES + ddim, uni_pc), as a KSampler widget holds them
+COMFY_SAMPLERS = frozenset(
+    {
+        "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+        "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+        "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+        "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
+        "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
+        "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
+        "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
+    }
+)  # fmt: skip
+#: ComfyUI's scheduler names (comfy.samplers.SCHEDULER_NAMES), plus the AYS ones custom nodes add
+COMFY_SCHEDULERS = frozenset(
+    {
+        "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
+        "kl_optimal", "AYS SD1", "AYS SDXL", "AYS SVD", "GITS[coeff=1.2]", "OSS FLUX", "OSS Wan",
+    }
+)  # fmt: skip
 
 _KNOWN_CANONICAL = (
     set(A1111_SAMPLERS.values())

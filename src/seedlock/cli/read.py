@@ -46,6 +46,44 @@ def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dic
     return None, obj, status, None
 
 
+def _explain(paths: tuple[str, ...], recursive: bool, stealth: str, raw: bool, mode: str) -> None:
+    """``read --explain``: each record with the source of every field, one file at a time."""
+    from seedlock.readers import explain
+
+    listing = find_images(paths, recursive)
+    collected: list[dict[str, Any]] = []
+    worst = 1 if listing.empty or not listing.files else 0
+    for problem in listing.problems:
+        error(problem)
+    for path in listing.files:
+        try:
+            found = explain(path, stealth=stealth)
+        except Exception as exc:  # one line per file, the batch goes on
+            error(message_for(exc))
+            worst = 2
+            continue
+        if mode == "text":
+            click.echo("\n".join(summary_lines(path, found.record)))
+            if found.sources:
+                click.echo("  explained:")
+                for field, source in found.sources.items():
+                    click.echo(f"    {field:<16} <- {source}")
+            else:
+                click.echo("  explained:   (no graph: every field comes from the file's own text)")
+            continue
+        obj = found.record.to_dict(include_raw=raw)
+        obj.update(path=path, explain=found.sources)
+        if mode == "jsonl":
+            sys.stdout.write(_line(obj))
+        else:
+            collected.append(obj)
+    if mode == "json":
+        single = len(collected) == 1 and len(paths) == 1 and not os.path.isdir(paths[0])
+        sys.stdout.write(json.dumps(collected[0] if single else collected, ensure_ascii=False, indent=2) + "\n")
+    if worst:
+        raise SystemExit(EXIT_ERROR if worst == 2 else 1)
+
+
 def _chunk(args: tuple[list[str], str, bool, str]) -> list[tuple[str | None, dict[str, Any] | None, int, str | None]]:
     files, stealth, raw, mode = args
     return [_one(p, stealth, raw, mode) for p in files]
@@ -93,15 +131,26 @@ def _results(
     help="Scan pixel LSBs: only when nothing else is found, always, or never.",
 )
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes for large batches (default: one per core).")
+@click.option("--explain", is_flag=True, help="Also say which graph node gave each field (ComfyUI files).")
 @handle_errors
 def read_cmd(
-    paths: tuple[str, ...], recursive: bool, as_json: bool, jsonl: bool, raw: bool, stealth: str, jobs: int
+    paths: tuple[str, ...],
+    recursive: bool,
+    as_json: bool,
+    jsonl: bool,
+    raw: bool,
+    stealth: str,
+    jobs: int,
+    explain: bool,
 ) -> None:
     """Read the generation record embedded in images (PNG, JPEG, WebP) or folders of them.
 
     Exit status: 0 when every file had a record, 1 when some had no generation
     metadata, 2 when some could not be read (each gets one line on stderr).
     """
+    if explain:
+        _explain(paths, recursive, stealth, raw, "jsonl" if jsonl else "json" if as_json else "text")
+        return
     listing = find_images(paths, recursive)
     files = list(listing.files)
     for problem in listing.problems:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from seedlock.errors import InternalError, ReaderError, SeedlockError, UnrecognizedMetadata
 from seedlock.extract import RawMetadata, extract
@@ -31,7 +32,7 @@ from seedlock.readers.swarmui import SwarmUIReader
 from seedlock.readers.tensorart import TensorArtReader
 from seedlock.record import GenerationRecord, Generator
 
-__all__ = ["READERS", "Reader", "load_record", "parse_raw", "read"]
+__all__ = ["READERS", "Explained", "Reader", "explain", "load_record", "parse_raw", "read"]
 
 READERS: tuple[Reader, ...] = (
     SeedlockReader(),
@@ -221,3 +222,32 @@ def read(path: str | os.PathLike[str], *, stealth: str = "auto") -> GenerationRe
     except SeedlockError as exc:
         exc.path = exc.path or spath
         raise
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A record, and for each field the place in the source that gave it."""
+
+    record: GenerationRecord
+    #: field -> source, e.g. ``seed`` -> ``node 3 (KSampler)``; empty for formats without a graph
+    sources: dict[str, str]
+
+
+def explain(path: str | os.PathLike[str], *, stealth: str = "auto") -> Explained:
+    """Read ``path`` and say where each field came from (for ComfyUI graphs: which node).
+
+    Raises:
+        ImageFormatError, UnrecognizedMetadata: as :func:`read`.
+    """
+    from seedlock.readers import comfyui
+
+    spath = os.fspath(path)
+    raw = extract(spath, stealth=stealth)
+    rec = parse_raw(raw, path=spath)
+    sources: dict[str, str] = {}
+    if rec.generator is Generator.COMFYUI and (comfyui.find_graph(raw) or "workflow" in raw.fields):
+        try:
+            sources = comfyui.explain(raw)
+        except ReaderError:
+            sources = {}
+    return Explained(rec, sources)

@@ -23,6 +23,9 @@ from seedlock.extract.raw import (
     RawMetadata,
 )
 from seedlock.readers._base import fail, load_json, maybe_json, seed_of, to_float, to_int
+from seedlock.readers.comfyui_nodes import OUTPUTS, PIPE_INPUTS
+from seedlock.readers.comfyui_workflow import workflow_to_graph
+from seedlock.readers.infotext import looks_like_infotext
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, PostProcess, SamplingPass
 from seedlock.samplers import canonical_pair
 
@@ -42,9 +45,45 @@ _LATENT_INPUTS = (
     "images",
     "init_image",
 )
-_TEXT_KEYS = ("text", "text_g", "t5xxl", "clip_l", "text_l", "prompt", "string", "value", "positive")
+_TEXT_KEYS = (
+    "populated_text",
+    "text",
+    "text_g",
+    "t5xxl",
+    "clip_l",
+    "text_l",
+    "prompt",
+    "string",
+    "value",
+    "positive",
+    "text_positive",
+    "wildcard_text",
+    "wildcard",
+)
+#: inputs of string nodes that are settings, never part of the text
+_TEXT_SETTINGS = frozenset(
+    {"delimiter", "separator", "clip", "action", "tidy_tags", "mode", "clean_whitespace", "seed", "style", "log_prompt"}
+)
+#: inputs of a detailer (a second sampling on crops of the image): post-processing, not a pass
+_DETAILER_INPUTS = ("guide_size", "bbox_detector", "segm_detector_opt", "bbox_threshold", "detailer_pipe")
+#: node types whose output is the image and nothing to interpret
+_SINKS = frozenset(
+    {"SaveImage", "PreviewImage", "VAEDecode", "VAEDecodeTiled", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save"}
+)
 _SCALAR_KEYS = ("seed", "noise_seed", "value", "int", "float", "number", "steps", "cfg", "Value")
 _MAX_WALK = 10_000
+#: (width, height) input pairs of latent-size and loader nodes
+_SIZE_KEYS = (
+    ("width", "height"),
+    ("empty_latent_width", "empty_latent_height"),
+    ("image_width", "image_height"),
+    ("latent_width", "latent_height"),
+)
+_GENERATED_TEXT = re.compile(
+    r"LLM|Ollama|GPT|Gemini|Florence|Caption|Llama|Qwen|Groq|Claude|OpenAI|Tagger|Interrogat|Img2Txt|Image2Text",
+    re.IGNORECASE,
+)
+_DIMENSIONS = re.compile(r"(\d{2,5})\s*[x×]\s*(\d{2,5})")
 _EMBEDDING = re.compile(r"embedding:([^\s,()]+)")
 
 
@@ -75,6 +114,8 @@ class _Pass:
     upstream: str | None = None
     kind: str = "txt2img"
     batch_size: int | None = None
+    #: field -> "node-id ClassType" that gave it (seedlock read --explain)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 class Graph:
@@ -92,6 +133,14 @@ class Graph:
         self.guidance: float | None = None
         self.budget = _MAX_WALK
         self.sampler_ids: set[str] = set()
+        #: node ids some walk looked at (the rest are named in the record's note)
+        self.visited: set[str] = set()
+        #: text encoder nodes, in the order their text was taken
+        self.text_nodes: list[str] = []
+        #: record field -> the node that gave it (seedlock read --explain)
+        self.explained: dict[str, str] = {}
+        #: node types whose text output is made at run time (so the prompt is not in the graph)
+        self.generated_text: list[str] = []
 
     def _tick(self) -> None:
         self.budget -= 1
@@ -103,7 +152,28 @@ class Graph:
             return None
         nid = str(link[0])
         n = self.nodes.get(nid)
-        return (nid, n, link[1]) if n is not None else None
+        if n is None:
+            return None
+        self.visited.add(nid)
+        return nid, n, link[1]
+
+    def role(self, nid: str, slot: int) -> str | None:
+        """The name of output ``slot`` of a bundle node (seedlock.readers.comfyui_nodes.OUTPUTS)."""
+        outputs = OUTPUTS.get(self.nodes[nid]["class_type"])
+        return outputs[slot] if outputs is not None and 0 <= slot < len(outputs) else None
+
+    def bundled(self, ins: dict[str, Any], name: str, depth: int = 0) -> Any:
+        """``ins[name]``, or the same input of the node a pipe/context input comes from."""
+        if name in ins or depth > 16:
+            return ins.get(name)
+        for key in PIPE_INPUTS:
+            found = self.node(ins.get(key))
+            if found is not None:
+                self._tick()
+                value = self.bundled(self.inputs(found[0]), name, depth + 1)
+                if value is not None:
+                    return value
+        return None
 
     def inputs(self, nid: str) -> dict[str, Any]:
         ins = self.nodes[nid].get("inputs")
@@ -138,14 +208,21 @@ class Graph:
         if found is None or depth > 32:
             return None
         self._tick()
-        nid, _, _ = found
+        nid, n, slot = found
+        if _GENERATED_TEXT.search(n["class_type"]):
+            # a language model or captioner writes this text when the graph runs: it is not in the file
+            self.generated_text.append(n["class_type"])
+            return None
         ins = self.inputs(nid)
+        role = self.role(nid, slot)
+        if role is not None and role in ins:
+            return self.text(ins[role], depth + 1)
         for key in _TEXT_KEYS:
             if key in ins:
                 resolved = self.text(ins[key], depth + 1)
-                if resolved is not None:
+                if resolved:
                     return resolved
-        parts = [self.text(v, depth + 1) for k, v in ins.items() if k not in ("delimiter", "separator", "clip")]
+        parts = [self.text(v, depth + 1) for k, v in ins.items() if k not in _TEXT_SETTINGS]
         strings = [p for p in parts if p]
         if strings:
             sep = ins.get("delimiter", ins.get("separator", ""))
@@ -164,17 +241,15 @@ class Graph:
             seen.add(nid)
             self._tick()
             ins = self.inputs(nid)
-            if "lora_name" in ins:
-                self.adapters.append(
-                    Adapter(
-                        kind="lora",
-                        name=str(self.scalar(ins["lora_name"], "lora_name")),
-                        weight=to_float(self.scalar(ins.get("strength_model", 1.0), "strength_model")),
-                        weight_clip=to_float(self.scalar(ins.get("strength_clip"), "strength_clip")),
-                        params={"node": nid},
-                    )
-                )
-            elif "hypernetwork_name" in ins:
+            self._loras(nid, ins)
+            stack = self.node(ins.get("lora_stack"))
+            seen_stacks = 0
+            while stack is not None and seen_stacks < 16:
+                seen_stacks += 1
+                sins = self.inputs(stack[0])
+                self._loras(stack[0], sins)
+                stack = self.node(sins.get("lora_stack"))
+            if "hypernetwork_name" in ins:
                 self.adapters.append(
                     Adapter(
                         kind="hypernetwork",
@@ -183,9 +258,10 @@ class Graph:
                         params={"node": nid},
                     )
                 )
-            for key in ("ckpt_name", "unet_name", "model_path"):
-                if key in ins:
+            for key in ("ckpt_name", "unet_name", "model_path", "base_ckpt_name", "model_name"):
+                if key in ins and not (key == "model_name" and "model" in ins):
                     p.model = str(self.scalar(ins[key], key))
+                    p.sources.setdefault("model", f"node {nid} ({self.nodes[nid]['class_type']})")
                     return
             if "model1" in ins and "model2" in ins:
                 other = _Pass(node="")
@@ -200,8 +276,47 @@ class Graph:
             if not _is_link(nxt):
                 nxt = next((v for k, v in ins.items() if k.startswith("model") and _is_link(v)), None)
             if nxt is None:
+                nxt = self.bundled(ins, "model")
+            if nxt is None:
                 return
             link = nxt
+
+    def _loras(self, nid: str, ins: dict[str, Any]) -> None:
+        """LoRAs named on a node: a LoRA loader, a loader with a built-in LoRA, or a LoRA stack."""
+        slots: list[tuple[Any, Any, Any]] = []
+        if "lora_name" in ins:
+            model_w = ins.get("strength_model", ins.get("lora_model_strength", ins.get("lora_strength", 1.0)))
+            slots.append((ins["lora_name"], model_w, ins.get("strength_clip", ins.get("lora_clip_strength"))))
+        for i in range(1, 50):
+            name = ins.get(f"lora_name_{i}")
+            if name is None:
+                if i > 1:
+                    break
+                continue
+            if ins.get(f"switch_{i}") in ("Off", False):
+                continue
+            simple = ins.get(f"lora_wt_{i}", ins.get(f"strength_{i}"))
+            model_w = ins.get(f"model_str_{i}", ins.get(f"model_weight_{i}", simple))
+            clip_w = ins.get(f"clip_str_{i}", ins.get(f"clip_weight_{i}", simple))
+            if ins.get("input_mode") == "simple" and simple is not None:
+                model_w = clip_w = simple
+            slots.append((name, model_w, clip_w))
+        count = to_int(ins.get("lora_count"))
+        if count is not None and any(k.startswith("lora_name_") for k in ins):
+            slots = slots[:count]
+        for name, model_w, clip_w in slots:
+            resolved = self.scalar(name, "lora_name")
+            if not isinstance(resolved, str) or resolved in ("None", ""):
+                continue
+            self.adapters.append(
+                Adapter(
+                    kind="lora",
+                    name=resolved,
+                    weight=to_float(self.scalar(model_w if model_w is not None else 1.0, "strength_model")),
+                    weight_clip=to_float(self.scalar(clip_w, "strength_clip")),
+                    params={"node": nid},
+                )
+            )
 
     def walk_clip(self, link: Any) -> None:
         seen: set[str] = set()
@@ -237,14 +352,26 @@ class Graph:
             self._tick()
             ins = self.inputs(nid)
             ct = n["class_type"]
+            role = self.role(nid, slot)
+            if role in ("positive", "negative") and role in ins:
+                value = ins[role]
+                if _is_link(value):
+                    stack.append(value)
+                else:
+                    text = self.text(value)
+                    if text is not None:
+                        out.append(text)
+                        self.text_nodes.append(nid)
+                continue
             if "guidance" in ins and "conditioning" in ins:
                 self.guidance = to_float(self.scalar(ins["guidance"], "guidance"))
             if "TextEncode" in ct or ("clip" in ins and any(k in ins for k in _TEXT_KEYS)):
                 for key in _TEXT_KEYS:
-                    if key in ins:
+                    if key in ins and not (key == "populated_text" and not ins[key]):
                         text = self.text(ins[key])
                         if text is not None:
                             out.append(text)
+                            self.text_nodes.append(nid)
                             break
                 if "clip" in ins:
                     self.walk_clip(ins["clip"])
@@ -292,15 +419,25 @@ class Graph:
                 if p.kind == "txt2img":
                     p.kind = "pass"
                 return
-            if "width" in ins and "height" in ins and p.width is None:
-                w = to_int(self.scalar(ins["width"], "width"))
-                h = to_int(self.scalar(ins["height"], "height"))
+            size_keys = next(
+                ((wk, hk) for wk, hk in _SIZE_KEYS if wk in ins and hk in ins),
+                None,
+            )
+            if size_keys is not None and p.width is None:
+                w = to_int(self.scalar(ins[size_keys[0]], "width"))
+                h = to_int(self.scalar(ins[size_keys[1]], "height"))
                 if w and h:
                     p.width, p.height = int(w * scale), int(h * scale)
+                    p.sources.setdefault("size", f"node {nid} ({ct})")
                 if "batch_size" in ins:
                     p.batch_size = to_int(self.scalar(ins["batch_size"], "batch_size"))
                 if "Upscale" in ct or "Scale" in ct:
                     p.kind = "hires"
+            elif isinstance(ins.get("dimensions"), str) and p.width is None:
+                m = _DIMENSIONS.search(ins["dimensions"])
+                if m:
+                    p.width, p.height = int(int(m.group(1)) * scale), int(int(m.group(2)) * scale)
+                    p.sources.setdefault("size", f"node {nid} ({ct})")
             elif "scale_by" in ins:
                 scale *= to_float(self.scalar(ins["scale_by"], "scale_by")) or 1.0
                 p.kind = "hires"
@@ -312,26 +449,38 @@ class Graph:
                 return
             nxt = next((ins[k] for k in _LATENT_INPUTS if _is_link(ins.get(k))), None)
             if nxt is None:
+                nxt = self.bundled(ins, "latent")
+            if nxt is None:
                 return
             link = nxt
 
 
 def _is_sampler(n: dict[str, Any]) -> bool:
+    """A sampling pass by class name, or by shape: a seed, steps and a sampler or CFG, plus
+    something to sample (a model, conditioning, a latent or a pipe bundle), and no detailer inputs."""
     ct = n["class_type"]
     ins = n.get("inputs", {})
     if ct in _SAMPLERS:
         return True
-    if ct == "KSamplerSelect":
+    if ct == "KSamplerSelect" or any(k in ins for k in _DETAILER_INPUTS):
         return False
-    return ("sampler_name" in ins and "steps" in ins and ("latent_image" in ins or "latent" in ins)) or (
-        "KSampler" in ct and "latent_image" in ins
-    )
+    if "KSampler" in ct and ("latent_image" in ins or "latent" in ins):
+        return True
+    if "sampler_name" in ins and "steps" in ins and ("latent_image" in ins or "latent" in ins):
+        return True
+    has_seed = "seed" in ins or "noise_seed" in ins
+    has_knobs = "steps" in ins and ("cfg" in ins or "sampler_name" in ins)
+    has_subject = any(k in ins for k in ("model", "positive", "latent_image", "latent", "samples", *PIPE_INPUTS))
+    return has_seed and has_knobs and has_subject
 
 
 def _read_sampler(g: Graph, nid: str) -> _Pass:
     ins = g.inputs(nid)
     p = _Pass(node=nid)
-    seed_value = g.scalar(ins.get("seed", ins.get("noise_seed")), "seed")
+    seed_input = ins.get("seed", ins.get("noise_seed"))
+    if seed_input is None:
+        seed_input = g.bundled(ins, "seed")
+    seed_value = g.scalar(seed_input, "seed")
     add_noise = ins.get("add_noise")
     guider = g.node(ins.get("guider"))
     gins = g.inputs(guider[0]) if guider else {}
@@ -348,8 +497,8 @@ def _read_sampler(g: Graph, nid: str) -> _Pass:
         p.add_noise = add_noise
     p.steps = to_int(g.scalar(ins.get("steps"), "steps"))
     p.cfg = to_float(g.scalar(ins.get("cfg"), "cfg"))
-    p.sampler = g.scalar(ins.get("sampler_name"), "sampler_name")
-    p.scheduler = g.scalar(ins.get("scheduler"), "scheduler")
+    p.sampler = _name(g.scalar(ins.get("sampler_name"), "sampler_name"))
+    p.scheduler = _name(g.scalar(ins.get("scheduler"), "scheduler"))
     p.denoise = to_float(g.scalar(ins.get("denoise"), "denoise"))
     p.start = to_int(ins.get("start_at_step"))
     p.end = to_int(ins.get("end_at_step"))
@@ -357,7 +506,7 @@ def _read_sampler(g: Graph, nid: str) -> _Pass:
     if sampler_node:
         sins = g.inputs(sampler_node[0])
         p.sampler = (
-            g.scalar(sins.get("sampler_name"), "sampler_name")
+            _name(g.scalar(sins.get("sampler_name"), "sampler_name"))
             or re.sub(r"^Sampler", "", sampler_node[1]["class_type"]).lower()
         )
     sigmas = g.node(ins.get("sigmas"))
@@ -366,7 +515,7 @@ def _read_sampler(g: Graph, nid: str) -> _Pass:
         ct = sigmas[1]["class_type"]
         p.steps = to_int(g.scalar(sig_ins.get("steps"), "steps"))
         p.denoise = to_float(g.scalar(sig_ins.get("denoise"), "denoise"))
-        p.scheduler = g.scalar(sig_ins.get("scheduler"), "scheduler") or re.sub(r"Scheduler$", "", ct).lower()
+        p.scheduler = _name(g.scalar(sig_ins.get("scheduler"), "scheduler")) or re.sub(r"Scheduler$", "", ct).lower()
     if guider:
         if "cfg" in gins:
             p.cfg = to_float(g.scalar(gins["cfg"], "cfg"))
@@ -375,14 +524,43 @@ def _read_sampler(g: Graph, nid: str) -> _Pass:
         elif guider[1]["class_type"] == "BasicGuider":
             p.cfg = 1.0
     model_link = ins.get("model", gins.get("model"))
+    if model_link is None:
+        model_link = g.bundled(ins, "model")
     g.walk_model(model_link, p)
     pos = ins.get("positive", gins.get("positive", gins.get("conditioning")))
     neg = ins.get("negative", gins.get("negative"))
+    if pos is None:
+        pos = g.bundled(ins, "positive")
+    if neg is None:
+        neg = g.bundled(ins, "negative")
+    first_text = len(g.text_nodes)
     g.walk_conditioning(pos, p.positive)
+    if len(g.text_nodes) > first_text:
+        p.sources.setdefault("prompt", _where(g, g.text_nodes[first_text]))
     if neg is not None:
+        first_text = len(g.text_nodes)
         g.walk_conditioning(neg, p.negative)
-    g.walk_latent(ins.get("latent_image", ins.get("latent")), p)
+        if len(g.text_nodes) > first_text:
+            p.sources.setdefault("negative_prompt", _where(g, g.text_nodes[first_text]))
+    latent = ins.get("latent_image", ins.get("latent", ins.get("samples")))
+    if latent is None:
+        latent = g.bundled(ins, "latent")
+    g.walk_latent(latent, p)
+    here = _where(g, nid)
+    for name, value in (("seed", p.seed), ("steps", p.steps), ("cfg_scale", p.cfg), ("sampler", p.sampler),
+                        ("scheduler", p.scheduler), ("denoise", p.denoise)):  # fmt: skip
+        if value is not None:
+            p.sources.setdefault(name, here)
     return p
+
+
+def _name(value: Any) -> str | None:
+    """A sampler or scheduler name: a non-empty string, else nothing (a hostile graph may hold anything)."""
+    return value if isinstance(value, str) and value else None
+
+
+def _where(g: Graph, nid: str) -> str:
+    return f"node {nid} ({g.nodes[nid]['class_type']})"
 
 
 def _depth(passes: dict[str, _Pass], nid: str) -> int:
@@ -398,15 +576,22 @@ def _depth(passes: dict[str, _Pass], nid: str) -> int:
 
 
 def record_from_graph(
-    graph: dict[str, Any], raw: RawMetadata, *, generator: Generator = Generator.COMFYUI
+    graph: dict[str, Any],
+    raw: RawMetadata,
+    *,
+    generator: Generator = Generator.COMFYUI,
+    _graphs: list[Graph] | None = None,
 ) -> GenerationRecord:
-    """Build a record from a ComfyUI API graph (also used by SwarmUI/TensorArt/Civitai)."""
+    """Build a record from a ComfyUI API graph (also used by SwarmUI/TensorArt/Civitai).
+
+    Every graph gives a record: without a recognisable sampler, the values its nodes carry.
+    """
     g = Graph(graph)
-    if not g.nodes:
-        raise fail("comfyui", "graph has no nodes")
+    if _graphs is not None:
+        _graphs.append(g)
     g.sampler_ids = {nid for nid, n in g.nodes.items() if _is_sampler(n)}
     if not g.sampler_ids:
-        raise fail("comfyui", "graph has no sampler node")
+        return _partial_record(g, raw, generator)
     passes = {nid: _read_sampler(g, nid) for nid in sorted(g.sampler_ids, key=g.order.__getitem__)}
     # sizes flow down chains (a refiner pass works at its upstream's size)
     for nid in sorted(passes, key=lambda k: _depth(passes, k)):
@@ -466,6 +651,11 @@ def record_from_graph(
     extra: dict[str, Any] = {}
     if g.guidance is not None:
         extra["guidance"] = g.guidance
+    g.explained = dict(first.sources)
+    warnings = _uninterpreted(g)
+    if g.generated_text:
+        kinds = ", ".join(sorted(set(g.generated_text)))
+        warnings += (f"part of the prompt is written at run time by {kinds}; it is not in the graph",)
     return GenerationRecord.from_passes(
         tuple(out_passes),
         generator=generator,
@@ -484,6 +674,96 @@ def record_from_graph(
         batch_size=first.batch_size,
         extra=extra,
         raw=dict(raw.fields),
+        warnings=warnings,
+    )
+
+
+#: node types read by the scans of the whole graph (VAE, post-processing), not by a walk
+_SCANNED = ("VAELoader", "UpscaleModel", "FaceDetailer", "FaceRestore")
+
+
+def _uninterpreted(g: Graph) -> tuple[str, ...]:
+    """One plain note naming the node types no walk looked at (an unknown node is never an error)."""
+    names = sorted(
+        {
+            n["class_type"]
+            for nid, n in g.nodes.items()
+            if nid not in g.visited
+            and nid not in g.sampler_ids
+            and n["class_type"] not in _SINKS
+            and not any(s in n["class_type"] for s in _SCANNED)
+        }
+    )
+    if not names:
+        return ()
+    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    return (f"graph nodes not interpreted (they may not change the recipe): {shown}",)
+
+
+def _partial_record(g: Graph, raw: RawMetadata, generator: Generator) -> GenerationRecord:
+    """No node looks like a sampler: every value the graph carries, gathered node by node.
+
+    The graph stays in ``raw``; a note says that no sampling pass was recognised.
+    """
+    found: dict[str, Any] = {}
+    texts: list[str] = []
+    model: str | None = None
+    for nid, n in g.nodes.items():
+        ins = g.inputs(nid)
+        ct = n["class_type"]
+        g._loras(nid, ins)
+        for key in ("ckpt_name", "unet_name", "base_ckpt_name"):
+            if model is None and isinstance(ins.get(key), str):
+                model = ins[key]
+                g.explained["model"] = _where(g, nid)
+        if ("TextEncode" in ct or "clip" in ins) and ct not in _SINKS:
+            for key in _TEXT_KEYS:
+                text = g.text(ins.get(key)) if key in ins else None
+                if text:
+                    texts.append(text)
+                    g.explained.setdefault("prompt" if len(texts) == 1 else "negative_prompt", _where(g, nid))
+                    break
+        for key, name in (("seed", "seed"), ("noise_seed", "seed"), ("steps", "steps"), ("cfg", "cfg"),
+                          ("sampler_name", "sampler"), ("scheduler", "scheduler"), ("denoise", "denoise")):  # fmt: skip
+            value = ins.get(key)
+            if name not in found and value is not None and not _is_link(value):
+                found[name] = value
+                g.explained[{"cfg": "cfg_scale"}.get(name, name)] = _where(g, nid)
+        for wk, hk in _SIZE_KEYS:
+            if "width" not in found and isinstance(ins.get(wk), int) and isinstance(ins.get(hk), int):
+                found["width"], found["height"] = ins[wk], ins[hk]
+                g.explained["size"] = _where(g, nid)
+    seed, seed_type = seed_of(found.get("seed"))
+    found["sampler"], found["scheduler"] = _name(found.get("sampler")), _name(found.get("scheduler"))
+    cs, csch = canonical_pair(found["sampler"], found["scheduler"])
+    p = SamplingPass(
+        seed=seed,
+        steps=to_int(found.get("steps")),
+        cfg_scale=to_float(found.get("cfg")),
+        sampler=found.get("sampler"),
+        scheduler=found.get("scheduler"),
+        canonical_sampler=cs,
+        canonical_scheduler=csch,
+        denoise=to_float(found.get("denoise")),
+        width=to_int(found.get("width")),
+        height=to_int(found.get("height")),
+    )
+    types = sorted({n["class_type"] for n in g.nodes.values()})
+    note = "no node of the graph was recognised as a sampler; values gathered from the nodes that carry them"
+    return GenerationRecord.from_passes(
+        (p,),
+        generator=generator,
+        generator_name="ComfyUI",
+        prompt=texts[0] if texts else None,
+        negative_prompt=texts[1] if len(texts) > 1 else None,
+        seed_type=seed_type,
+        final_width=p.width,
+        final_height=p.height,
+        rng="CPU",
+        model=ModelRef(name=model) if model else None,
+        adapters=tuple(g.adapters),
+        raw=dict(raw.fields),
+        warnings=(note + f" (node types: {', '.join(types[:20])})",),
     )
 
 
@@ -528,55 +808,69 @@ class ComfyUIReader:
         return find_graph(raw) is not None or '"nodes"' in raw.fields.get("workflow", "")[:2000]
 
     def parse(self, raw: RawMetadata) -> GenerationRecord:
-        found = find_graph(raw)
-        if found is None:
-            return _from_workflow(raw)
-        return record_from_graph(graph_from(found[1]), raw)
+        return parse_with_sources(raw)[0]
 
 
-def _from_workflow(raw: RawMetadata) -> GenerationRecord:
-    """UI workflow only (no API graph): read sampler widgets positionally."""
-    wf = load_json(raw.fields["workflow"], "comfyui", "workflow")
-    nodes = wf.get("nodes") if isinstance(wf, dict) else None
-    if not isinstance(nodes, list):
-        raise fail("comfyui", "workflow has no node list")
-    rec: dict[str, Any] = {}
-    texts: list[str] = []
-    for n in nodes:
-        if not isinstance(n, dict) or n.get("mode") in (2, 4):
-            continue
-        w = n.get("widgets_values") or []
-        t = n.get("type", "")
-        if t == "KSampler" and len(w) >= 7 and "seed" not in rec:
-            rec.update(seed=w[0], steps=w[2], cfg=w[3], sampler=w[4], scheduler=w[5], denoise=w[6])
-        elif t.startswith("CheckpointLoader") and w:
-            rec.setdefault("model", w[-1])
-        elif t == "EmptyLatentImage" and len(w) >= 2:
-            rec.setdefault("width", w[0])
-            rec.setdefault("height", w[1])
-        elif t == "CLIPTextEncode" and w and isinstance(w[0], str):
-            texts.append(w[0])
-    if "seed" not in rec:
-        raise fail("comfyui", "workflow has no KSampler node")
-    seed, seed_type = seed_of(rec["seed"])
-    cs, csch = canonical_pair(rec.get("sampler"), rec.get("scheduler"))
-    return GenerationRecord(
-        generator=Generator.COMFYUI,
-        generator_name="ComfyUI",
-        prompt=texts[0] if texts else None,
-        negative_prompt=texts[1] if len(texts) > 1 else None,
-        seed=seed,
-        seed_type=seed_type,
-        steps=to_int(rec.get("steps")),
-        cfg_scale=to_float(rec.get("cfg")),
-        sampler=rec.get("sampler"),
-        scheduler=rec.get("scheduler"),
-        canonical_sampler=cs,
-        canonical_scheduler=csch,
-        denoise=to_float(rec.get("denoise")),
-        width=to_int(rec.get("width")),
-        height=to_int(rec.get("height")),
-        model=ModelRef(name=str(rec["model"])) if rec.get("model") else None,
-        warnings=("parameters read from the UI workflow (no API graph); prompt order is a guess",),
-        raw=dict(raw.fields),
-    )
+def parse_with_sources(raw: RawMetadata) -> tuple[GenerationRecord, dict[str, str]]:
+    """The record of a ComfyUI file, and for each field the node that gave it.
+
+    The API graph (``prompt``) is read when present; otherwise the UI workflow is converted
+    to one first. An A1111 ``parameters`` chunk written beside the graph (by save nodes
+    made for sharing sites) fills what the graph walk could not resolve.
+    """
+    found = find_graph(raw)
+    note: tuple[str, ...] = ()
+    if found is not None:
+        graph = graph_from(found[1])
+    else:
+        wf = load_json(raw.fields["workflow"], "comfyui", "workflow")
+        if not isinstance(wf, dict) or not isinstance(wf.get("nodes"), list):
+            raise fail("comfyui", "workflow has no node list")
+        converted = workflow_to_graph(wf)
+        graph = converted.graph
+        note = ("read from the UI workflow (no API graph in the file)",)
+        if converted.by_shape:
+            note += (f"widgets read by their shape for: {', '.join(sorted(set(converted.by_shape)))}",)
+    g_record, sources = _record_and_sources(graph, raw)
+    rec = _fill_from_infotext(g_record, raw)
+    if note:
+        rec = rec.replace(warnings=note + tuple(rec.warnings))
+    return rec, sources
+
+
+def _record_and_sources(graph: dict[str, Any], raw: RawMetadata) -> tuple[GenerationRecord, dict[str, str]]:
+    holder: list[Graph] = []
+    rec = record_from_graph(graph, raw, _graphs=holder)
+    return rec, dict(holder[0].explained) if holder else {}
+
+
+def _fill_from_infotext(rec: GenerationRecord, raw: RawMetadata) -> GenerationRecord:
+    """Fields the graph walk left empty, and model hashes, from an A1111 text written beside the graph."""
+    text = raw.fields.get("parameters")
+    if not text or not looks_like_infotext(text):
+        return rec
+    from seedlock.readers.a1111 import record_from_infotext
+
+    try:
+        a = record_from_infotext(text, raw)
+    except (ValueError, TypeError, KeyError):
+        return rec
+    changes: dict[str, Any] = {}
+    for name in ("prompt", "negative_prompt", "seed", "steps", "cfg_scale", "sampler", "scheduler", "width", "height"):
+        if getattr(rec, name) in (None, "") and getattr(a, name) not in (None, ""):
+            changes[name] = getattr(a, name)
+    if "sampler" in changes or "scheduler" in changes:
+        changes["canonical_sampler"], changes["canonical_scheduler"] = a.canonical_sampler, a.canonical_scheduler
+    if a.model and a.model.hashes:
+        model_name = rec.model.name if rec.model and rec.model.name else a.model.name
+        changes["model"] = ModelRef(
+            name=model_name, hashes={**(rec.model.hashes if rec.model else {}), **a.model.hashes}
+        )
+    if changes:
+        changes["warnings"] = (*rec.warnings, "fields the graph left open filled from its A1111 parameters text")
+    return rec.replace(**changes) if changes else rec
+
+
+def explain(raw: RawMetadata) -> dict[str, str]:
+    """For a ComfyUI file: which node gave each field of the record."""
+    return parse_with_sources(raw)[1]

@@ -51,6 +51,10 @@ def _split_negative(prompt: str) -> tuple[str, str]:
     return positive, ", ".join(n.strip() for n in negatives)
 
 
+#: Dream's two-letter short options, which are not a one-letter flag with its value attached
+_DREAM_LONG_SHORT = frozenset({"-cf", "-ft", "-tm", "-hr"})
+
+
 class InvokeAIReader:
     name: ClassVar[str] = "invokeai"
     carriers: ClassVar[frozenset[str]] = frozenset({"invokeai_metadata", "sd-metadata", "Dream"})
@@ -220,7 +224,8 @@ class InvokeAIReader:
             seed_type=seed_type,
             final_width=final_w,
             final_height=final_h,
-            model=ModelRef(name=m.get("model_weights"), hashes=hash_forms(m.get("model_hash"))),
+            # InvokeAI 1.x names the model only by model_id
+            model=ModelRef(name=m.get("model_weights") or m.get("model_id"), hashes=hash_forms(m.get("model_hash"))),
             postprocessing=tuple(post),
             extra={
                 k: v
@@ -253,7 +258,17 @@ class InvokeAIReader:
         opts: dict[str, list[str]] = {}
         key = None
         for a in args[1:]:
-            if re.match(r"^-{1,2}[A-Za-z]", a):
+            if a.startswith("--") and "=" in a:
+                # --steps=50
+                name, _, value = a.partition("=")
+                opts[name] = [value]
+                key = None
+            elif re.match(r"^-{1,2}[A-Za-z]", a):
+                if not a.startswith("--") and len(a) > 2 and a not in _DREAM_LONG_SHORT:
+                    # old Dream lines attach the value: -s50 -W512 -Ak_lms -S777
+                    key = a[:2]
+                    opts[key] = [a[2:]]
+                    continue
                 key = a
                 opts[key] = []
             elif key:
