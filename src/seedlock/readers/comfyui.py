@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from seedlock.extract.raw import (
@@ -66,6 +67,9 @@ _TEXT_SETTINGS = frozenset(
 )
 #: inputs of a detailer (a second sampling on crops of the image): post-processing, not a pass
 _DETAILER_INPUTS = ("guide_size", "bbox_detector", "segm_detector_opt", "bbox_threshold", "detailer_pipe")
+_DETAILER_SET = frozenset(_DETAILER_INPUTS)
+#: what a sampler samples: a model, conditioning, a latent, or a bundle of them
+_SUBJECT_SET = frozenset({"model", "positive", "latent_image", "latent", "samples", *PIPE_INPUTS})
 #: node types whose output is the image and nothing to interpret
 _SINKS = frozenset(
     {"SaveImage", "PreviewImage", "VAEDecode", "VAEDecodeTiled", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save"}
@@ -85,6 +89,11 @@ _GENERATED_TEXT = re.compile(
 )
 _DIMENSIONS = re.compile(r"(\d{2,5})\s*[x×]\s*(\d{2,5})")
 _EMBEDDING = re.compile(r"embedding:([^\s,()]+)")
+
+
+@lru_cache(maxsize=1024)
+def _generates_text(class_type: str) -> bool:
+    return _GENERATED_TEXT.search(class_type) is not None
 
 
 def _is_link(value: Any) -> bool:
@@ -209,7 +218,7 @@ class Graph:
             return None
         self._tick()
         nid, n, slot = found
-        if _GENERATED_TEXT.search(n["class_type"]):
+        if _generates_text(n["class_type"]):
             # a language model or captioner writes this text when the graph runs: it is not in the file
             self.generated_text.append(n["class_type"])
             return None
@@ -261,7 +270,7 @@ class Graph:
             for key in ("ckpt_name", "unet_name", "model_path", "base_ckpt_name", "model_name"):
                 if key in ins and not (key == "model_name" and "model" in ins):
                     p.model = str(self.scalar(ins[key], key))
-                    p.sources.setdefault("model", f"node {nid} ({self.nodes[nid]['class_type']})")
+                    p.sources.setdefault("model", nid)
                     return
             if "model1" in ins and "model2" in ins:
                 other = _Pass(node="")
@@ -428,7 +437,7 @@ class Graph:
                 h = to_int(self.scalar(ins[size_keys[1]], "height"))
                 if w and h:
                     p.width, p.height = int(w * scale), int(h * scale)
-                    p.sources.setdefault("size", f"node {nid} ({ct})")
+                    p.sources.setdefault("size", nid)
                 if "batch_size" in ins:
                     p.batch_size = to_int(self.scalar(ins["batch_size"], "batch_size"))
                 if "Upscale" in ct or "Scale" in ct:
@@ -437,7 +446,7 @@ class Graph:
                 m = _DIMENSIONS.search(ins["dimensions"])
                 if m:
                     p.width, p.height = int(int(m.group(1)) * scale), int(int(m.group(2)) * scale)
-                    p.sources.setdefault("size", f"node {nid} ({ct})")
+                    p.sources.setdefault("size", nid)
             elif "scale_by" in ins:
                 scale *= to_float(self.scalar(ins["scale_by"], "scale_by")) or 1.0
                 p.kind = "hires"
@@ -459,19 +468,19 @@ def _is_sampler(n: dict[str, Any]) -> bool:
     """A sampling pass by class name, or by shape: a seed, steps and a sampler or CFG, plus
     something to sample (a model, conditioning, a latent or a pipe bundle), and no detailer inputs."""
     ct = n["class_type"]
-    ins = n.get("inputs", {})
     if ct in _SAMPLERS:
         return True
-    if ct == "KSamplerSelect" or any(k in ins for k in _DETAILER_INPUTS):
+    ins = n.get("inputs", {})
+    # every sampler has steps; most nodes do not, so this one test settles them
+    if "steps" not in ins or ct == "KSamplerSelect" or not _DETAILER_SET.isdisjoint(ins):
         return False
     if "KSampler" in ct and ("latent_image" in ins or "latent" in ins):
         return True
-    if "sampler_name" in ins and "steps" in ins and ("latent_image" in ins or "latent" in ins):
+    if "sampler_name" in ins and ("latent_image" in ins or "latent" in ins):
         return True
     has_seed = "seed" in ins or "noise_seed" in ins
-    has_knobs = "steps" in ins and ("cfg" in ins or "sampler_name" in ins)
-    has_subject = any(k in ins for k in ("model", "positive", "latent_image", "latent", "samples", *PIPE_INPUTS))
-    return has_seed and has_knobs and has_subject
+    has_knobs = "cfg" in ins or "sampler_name" in ins
+    return has_seed and has_knobs and not _SUBJECT_SET.isdisjoint(ins)
 
 
 def _read_sampler(g: Graph, nid: str) -> _Pass:
@@ -536,21 +545,18 @@ def _read_sampler(g: Graph, nid: str) -> _Pass:
     first_text = len(g.text_nodes)
     g.walk_conditioning(pos, p.positive)
     if len(g.text_nodes) > first_text:
-        p.sources.setdefault("prompt", _where(g, g.text_nodes[first_text]))
+        p.sources.setdefault("prompt", g.text_nodes[first_text])
     if neg is not None:
         first_text = len(g.text_nodes)
         g.walk_conditioning(neg, p.negative)
         if len(g.text_nodes) > first_text:
-            p.sources.setdefault("negative_prompt", _where(g, g.text_nodes[first_text]))
+            p.sources.setdefault("negative_prompt", g.text_nodes[first_text])
     latent = ins.get("latent_image", ins.get("latent", ins.get("samples")))
     if latent is None:
         latent = g.bundled(ins, "latent")
     g.walk_latent(latent, p)
-    here = _where(g, nid)
-    for name, value in (("seed", p.seed), ("steps", p.steps), ("cfg_scale", p.cfg), ("sampler", p.sampler),
-                        ("scheduler", p.scheduler), ("denoise", p.denoise)):  # fmt: skip
-        if value is not None:
-            p.sources.setdefault(name, here)
+    # node ids only: the readable "node 3 (KSampler)" is made when someone asks (read --explain)
+    p.sources.setdefault("sampling", nid)
     return p
 
 
@@ -715,24 +721,24 @@ def _partial_record(g: Graph, raw: RawMetadata, generator: Generator) -> Generat
         for key in ("ckpt_name", "unet_name", "base_ckpt_name"):
             if model is None and isinstance(ins.get(key), str):
                 model = ins[key]
-                g.explained["model"] = _where(g, nid)
+                g.explained["model"] = nid
         if ("TextEncode" in ct or "clip" in ins) and ct not in _SINKS:
             for key in _TEXT_KEYS:
                 text = g.text(ins.get(key)) if key in ins else None
                 if text:
                     texts.append(text)
-                    g.explained.setdefault("prompt" if len(texts) == 1 else "negative_prompt", _where(g, nid))
+                    g.explained.setdefault("prompt" if len(texts) == 1 else "negative_prompt", nid)
                     break
         for key, name in (("seed", "seed"), ("noise_seed", "seed"), ("steps", "steps"), ("cfg", "cfg"),
                           ("sampler_name", "sampler"), ("scheduler", "scheduler"), ("denoise", "denoise")):  # fmt: skip
             value = ins.get(key)
             if name not in found and value is not None and not _is_link(value):
                 found[name] = value
-                g.explained[{"cfg": "cfg_scale"}.get(name, name)] = _where(g, nid)
+                g.explained[{"cfg": "cfg_scale"}.get(name, name)] = nid
         for wk, hk in _SIZE_KEYS:
             if "width" not in found and isinstance(ins.get(wk), int) and isinstance(ins.get(hk), int):
                 found["width"], found["height"] = ins[wk], ins[hk]
-                g.explained["size"] = _where(g, nid)
+                g.explained["size"] = nid
     seed, seed_type = seed_of(found.get("seed"))
     found["sampler"], found["scheduler"] = _name(found.get("sampler")), _name(found.get("scheduler"))
     cs, csch = canonical_pair(found["sampler"], found["scheduler"])
@@ -841,7 +847,20 @@ def parse_with_sources(raw: RawMetadata) -> tuple[GenerationRecord, dict[str, st
 def _record_and_sources(graph: dict[str, Any], raw: RawMetadata) -> tuple[GenerationRecord, dict[str, str]]:
     holder: list[Graph] = []
     rec = record_from_graph(graph, raw, _graphs=holder)
-    return rec, dict(holder[0].explained) if holder else {}
+    if not holder:
+        return rec, {}
+    g = holder[0]
+    sources: dict[str, str] = {}
+    for name, nid in g.explained.items():
+        if nid not in g.nodes:
+            continue
+        if name == "sampling":
+            for field_name in ("seed", "steps", "cfg_scale", "sampler", "scheduler", "denoise"):
+                if getattr(rec, field_name) is not None:
+                    sources.setdefault(field_name, _where(g, nid))
+        else:
+            sources[name] = _where(g, nid)
+    return rec, sources
 
 
 def _fill_from_infotext(rec: GenerationRecord, raw: RawMetadata) -> GenerationRecord:
