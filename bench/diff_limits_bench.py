@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from seedlock.diff.prompt import diff_prompts  # noqa: E402
 from tests.hostile.build import pixel_bomb  # noqa: E402
+
+from seedlock.diff.prompt import diff_prompts  # noqa: E402
 
 
 def child_peak(args: list[str]) -> tuple[float, float]:

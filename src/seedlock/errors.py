@@ -135,6 +135,10 @@ class InternalError(SeedlockError, RuntimeError):
         self.component = component
 
 
+class CatalogError(SeedlockError, ValueError):
+    """A catalog file cannot be opened (not a catalog, or a newer schema) or a query is malformed."""
+
+
 class MissingExtra(SeedlockError, ImportError):
     """An optional dependency group is not installed (the install command is the fix, not a flag)."""
 

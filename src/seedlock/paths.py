@@ -17,3 +17,18 @@ def home() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("seedlock", appauthor=False))
+
+
+def data_home() -> Path:
+    """Where seedlock keeps what cannot be rebuilt from the files alone (the catalog).
+
+    ``$SEEDLOCK_DATA`` if set, else ``$SEEDLOCK_HOME`` (so tests and sandboxes keep
+    everything in one folder), else the user data directory (``~/.local/share/seedlock``).
+    """
+    for name in ("SEEDLOCK_DATA", "SEEDLOCK_HOME"):
+        env = os.environ.get(name)
+        if env:
+            return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("seedlock", appauthor=False))

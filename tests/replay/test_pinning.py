@@ -119,3 +119,16 @@ def test_model_scan_progress_only_on_a_terminal(models: dict[str, Path], flag: l
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     assert "hashing" not in piped.stderr
+
+
+def test_generate_logs_each_output_in_the_catalog(models: dict[str, Path], tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    out = tmp_path / "g.png"
+    args = ["generate", "--model", str(models["tiny"]), "--prompt", "a cat", "--steps", "2", "--seed", "77"]
+    assert run(*args, "-o", str(out), "--db", str(db))[0] == 0
+    code, text, _ = run("catalog", "query", "--db", str(db), "--seed", "77", "--json")
+    found = json.loads(text)
+    assert code == 0 and len(found) == 1 and found[0]["path"] == str(out.resolve())
+    assert found[0]["generator"] == "seedlock" and found[0]["pixel_sha256"]
+    assert run(*args, "-o", str(tmp_path / "h.png"), "--db", str(db), "--no-catalog")[0] == 0
+    assert len(json.loads(run("catalog", "query", "--db", str(db), "--json")[1])) == 1

@@ -61,6 +61,24 @@ def count_progress(total: int, label: str, *, minimum: int = 2) -> Iterator[Call
         yield lambda: bar.advance(task)
 
 
+@contextmanager
+def live_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr (a terminal only) fed with (done, total) as the work learns its size."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )  # fmt: skip
+    task = bar.add_task(label, total=None)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def console() -> Any:
     """A rich console for stdout: terminal width on a terminal; unwrapped lines when piped."""
     from rich.console import Console

@@ -113,8 +113,10 @@ def _engine(kw: dict[str, Any]) -> Any:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--trace", is_flag=True, help="Store hashes of prompt embeddings, noise and every step's latents.")
 @click.option("--force", is_flag=True, help="Replace existing output files even if they hold another kind of file.")
+@click.option("--no-catalog", is_flag=True, help="Do not log the output in the catalog.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Catalog file to log into.")
 @handle_errors
-def generate_cmd(output: Path, trace: bool, force: bool, **kw: Any) -> None:
+def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: Path | None, **kw: Any) -> None:
     """Generate an image from a recipe (record JSON or image) and/or flags, deterministically.
 
     Writes OUT.png with the full record embedded, OUT.json (the record), and the prompt
@@ -133,6 +135,12 @@ def generate_cmd(output: Path, trace: bool, force: bool, **kw: Any) -> None:
     with count_progress(recipe.steps, "sampling") as advance:
         result = engine.run(recipe, trace=trace, on_step=advance)
     files = save_outputs(result, output)
+    if not no_catalog:
+        from seedlock.catalog.index import add_image
+        from seedlock.catalog.store import Catalog
+
+        with Catalog(db) as cat:
+            add_image(files["image"], cat)
     approximate = list(result.record.run.approximate) if result.record.run else []
     if kw["as_json"]:
         emit_json(

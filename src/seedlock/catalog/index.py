@@ -1,0 +1,283 @@
+"""Index folders into the catalog: incremental, move-aware, resumable, parallel.
+
+- An unchanged file (same size, mtime, inode and device as its row) costs one stat.
+- A file that vanished from one path and appears at another with the same inode, device,
+  size and mtime (a rename or a move within a filesystem) keeps its row under the new
+  path and is not read again. (A move across filesystems is a new file; its pixel hash
+  still ties it to the same image.)
+- New and changed files are read (the record, through ``read``), hashed (file bytes,
+  decoded pixels, a 64-bit difference hash) in worker processes, and written in batches,
+  one transaction each, so a kill at any moment loses at most the batch in flight and
+  the next run picks up where it stopped, with nothing duplicated (a row per path).
+- Rows under the indexed folders whose file is gone are deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from seedlock.catalog.store import Catalog, ImageRow
+from seedlock.errors import SeedlockError
+from seedlock.files import find_images
+
+__all__ = ["IndexSummary", "describe", "index_folders", "phash"]
+
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """What one index run did."""
+
+    seen: int
+    unchanged: int
+    added: int
+    updated: int
+    moved: int
+    deleted: int
+    errors: tuple[str, ...]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "unchanged": self.unchanged,
+            "added": self.added,
+            "updated": self.updated,
+            "moved": self.moved,
+            "deleted": self.deleted,
+            "errors": list(self.errors),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def phash(pixels: Any) -> str:
+    """64-bit difference hash (dHash) of an HxWxC array, as 16 hex digits.
+
+    Grey, resized to 9x8 with a box filter, one bit per horizontal neighbour pair: images
+    that look the same (a re-encode, a resize, a light edit) land within a few bits.
+    """
+    import numpy as np
+    from PIL import Image
+
+    grey = Image.fromarray(pixels[..., :3]).convert("L").resize((9, 8), Image.Resampling.BOX)
+    a = np.asarray(grey, dtype=np.int16)
+    bits = (a[:, 1:] > a[:, :-1]).flatten()
+    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
+    """Read and hash one image into a catalog row (a row with ``error`` when it cannot be read)."""
+    from seedlock.diff.pixels import decode, pixel_hash
+    from seedlock.readers import read
+    from seedlock.record import canonical_json, model_stem
+
+    st = st or os.stat(path)
+    base: dict[str, Any] = {
+        "path": path,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "inode": st.st_ino,
+        "device": st.st_dev,
+        "file_sha256": _file_sha256(path),
+        "indexed_at": time.time(),
+    }
+    errors: list[str] = []
+    fields: dict[str, Any] = {}
+    try:
+        rec = read(path)
+    except SeedlockError as exc:
+        errors.append(exc.message)
+    else:
+        has = rec.generator.value not in ("none", "c2pa")
+        fields.update(
+            fingerprint=rec.fingerprint if has else None,
+            generator=rec.generator.value,
+            model_name=rec.model.name if rec.model else None,
+            model_stem=model_stem(rec.model.name) if rec.model and rec.model.name else None,
+            sampler=rec.canonical_sampler,
+            scheduler=rec.canonical_scheduler,
+            seed=rec.seed if rec.seed is None or abs(rec.seed) < 2**63 else None,
+            steps=rec.steps,
+            cfg=rec.cfg_scale,
+            width=rec.width,
+            height=rec.height,
+            prompt=rec.prompt,
+            negative_prompt=rec.negative_prompt,
+            record_json=canonical_json(rec.to_dict(include_raw=False)),
+            adapters=tuple((a.kind, a.name, model_stem(a.name), a.weight, a.weight_clip) for a in rec.adapters),
+            hashes=tuple(
+                (role, name, form, value.lower())
+                for role, name, claims in (
+                    [("checkpoint", rec.model.name or "", rec.model.hashes)] if rec.model else []
+                )
+                + ([("vae", rec.vae.name or "", rec.vae.hashes)] if rec.vae else [])
+                + [(a.kind, a.name, a.hashes) for a in rec.adapters]
+                for form, value in claims.items()
+                if form not in ("name", "other")
+            ),
+        )
+    try:
+        pixels = decode(path)
+        fields.update(pixel_sha256=pixel_hash(pixels), phash=phash(pixels))
+    except SeedlockError as exc:
+        errors.append(exc.message)
+    return ImageRow(**base, **fields, error="; ".join(errors) or None)
+
+
+def _describe_many(paths: list[str]) -> list[ImageRow | str]:
+    out: list[ImageRow | str] = []
+    for p in paths:
+        try:
+            out.append(describe(p))
+        except OSError as exc:
+            out.append(f"{p}: {exc.strerror or exc}")
+    return out
+
+
+def _described(paths: list[str], jobs: int) -> Iterator[ImageRow | str]:
+    """Rows in input order; a process per core for large batches."""
+    chunks = [paths[i : i + 32] for i in range(0, len(paths), 32)]
+    if jobs > 1 and len(paths) >= 64:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(jobs) as pool:
+            for batch in pool.imap(_describe_many, chunks):
+                yield from batch
+    else:
+        for chunk in chunks:
+            yield from _describe_many(chunk)
+
+
+def index_folders(
+    roots: list[str | os.PathLike[str]],
+    catalog: Catalog,
+    *,
+    jobs: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexSummary:
+    """Bring the catalog in line with the images under ``roots``; ``progress(done, total)`` as files are settled."""
+    started = time.perf_counter()
+    root_paths = [os.path.realpath(r) for r in roots]
+    listing = find_images(root_paths, recursive=True)
+    errors = list(listing.problems)
+    db = catalog.db
+    known: dict[str, tuple[int, int, int, int]] = {}
+    for root in root_paths:
+        prefix = root.rstrip(os.sep) + os.sep
+        for path, size, mtime, inode, dev in db.execute(
+            "SELECT path, size, mtime_ns, inode, device FROM images WHERE path = ? OR substr(path, 1, ?) = ?",
+            (root, len(prefix), prefix),
+        ):
+            known[path] = (size, mtime, inode, dev)
+    seen: set[str] = set()
+    todo: list[tuple[str, os.stat_result]] = []
+    unchanged = 0
+    total = len(listing.files)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None and (done % 64 == 0 or done == total):
+            progress(done, total)
+
+    for path in listing.files:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror or exc}")
+            continue
+        if not _regular(st):
+            errors.append(f"{path}: not a regular file; skipped")
+            continue
+        seen.add(path)
+        if known.get(path) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev):
+            unchanged += 1
+            tick()
+            continue
+        todo.append((path, st))
+    gone = [p for p in known if p not in seen]
+    # a vanished row whose stat key reappears at a new path is a move: keep the row
+    by_key = {known[p]: p for p in gone}
+    moved = 0
+    fresh: list[str] = []
+    for path, st in todo:
+        old = by_key.pop((st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev), None) if path not in known else None
+        if old is not None:
+            catalog.move(old, path, st)
+            gone.remove(old)
+            moved += 1
+            tick()
+        else:
+            fresh.append(path)
+    added = updated = 0
+    batch: list[ImageRow] = []
+    for item in _described(fresh, jobs or _cpus()):
+        if isinstance(item, str):
+            errors.append(item)
+        else:
+            batch.append(item)
+            if item.error:
+                errors.append(f"{item.path}: {item.error}")
+        tick()
+        if len(batch) >= BATCH:
+            a, u = _write(catalog, batch, known)
+            added, updated, batch = added + a, updated + u, []
+    if batch:
+        a, u = _write(catalog, batch, known)
+        added, updated = added + a, updated + u
+    deleted = catalog.delete(gone)
+    return IndexSummary(
+        seen=len(seen),
+        unchanged=unchanged,
+        added=added,
+        updated=updated,
+        moved=moved,
+        deleted=deleted,
+        errors=tuple(errors),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _write(catalog: Catalog, rows: list[ImageRow], known: dict[str, Any]) -> tuple[int, int]:
+    catalog.upsert(rows)
+    updated = sum(1 for r in rows if r.path in known)
+    return len(rows) - updated, updated
+
+
+def _regular(st: os.stat_result) -> bool:
+    import stat
+
+    return stat.S_ISREG(st.st_mode)
+
+
+def _cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def add_image(path: str | os.PathLike[str], catalog: Catalog | None = None) -> ImageRow:
+    """Log one image (a fresh output) into the catalog; opens the default catalog when none is given."""
+    p = os.path.realpath(path)
+    row = describe(p)
+    if catalog is not None:
+        catalog.upsert([row])
+        return row
+    with Catalog() as cat:
+        cat.upsert([row])
+    return row
