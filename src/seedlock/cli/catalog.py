@@ -196,3 +196,26 @@ def export_cmd(db: Path | None, output: Path, as_json: bool) -> None:
         emit_json({"output": str(output), "lines": n})
     else:
         click.echo(f"wrote {output}: {n} line(s)")
+
+
+@catalog_group.command("serve")
+@_db_option
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (the catalog holds your prompts)."
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@handle_errors
+def serve_cmd(db: Path | None, host: str, port: int) -> None:
+    """Browse the catalog in a local web page: thumbnails, filters, prompt search, drift, diffs."""
+    import importlib.util
+
+    from seedlock.catalog.store import default_db
+    from seedlock.errors import MissingExtra
+
+    for pkg in ("starlette", "uvicorn"):
+        if importlib.util.find_spec(pkg) is None:
+            raise MissingExtra("serve", pkg)
+    from seedlock.catalog.serve import serve
+
+    click.echo(f"serving {db or default_db()} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    serve(db or default_db(), host=host, port=port)
