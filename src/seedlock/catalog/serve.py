@@ -143,7 +143,9 @@ def make_app(db: str | os.PathLike[str]) -> Any:
 
     async def api_images(request: Request) -> Response:
         params = dict(request.query_params)
-        kwargs = {k: (int(v) if k in ("seed", "steps") else v) for k, v in params.items() if k in _FILTERS and v}
+        kwargs: dict[str, Any] = {
+            k: (int(v) if k in ("seed", "steps") else v) for k, v in params.items() if k in _FILTERS and v
+        }
         with opened() as cat:
             try:
                 rows = list(query(cat, Filters(**kwargs), limit=int(params.get("limit", PAGE_SIZE))))
