@@ -32,14 +32,45 @@ def catalog_group() -> None:
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_db_option
 @click.option("-j", "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (default: one per core).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: read and hash on a Ray cluster into Parquet shards (load them with catalog import).",
+)
+@click.option("--shards", type=click.Path(file_okay=False, path_type=Path), help="With --engine ray: the shard folder.")
+@click.option(
+    "--ray-address", help="With --engine ray: a running cluster (auto, ray://head:10001); default: a local one."
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def index_cmd(folders: tuple[Path, ...], db: Path | None, jobs: int, as_json: bool) -> None:
+def index_cmd(
+    folders: tuple[Path, ...],
+    db: Path | None,
+    jobs: int,
+    engine: str,
+    shards: Path | None,
+    ray_address: str | None,
+    as_json: bool,
+) -> None:
     """Index the images under FOLDERS: new and changed files read, moved ones followed, deleted ones dropped.
 
     Exit 0 when every file was read, 2 when some could not be (each named on stderr).
     """
     from seedlock.catalog.index import index_folders
+
+    if engine == "ray":
+        from seedlock.catalog.distributed import index_with_ray
+
+        if shards is None:
+            raise click.UsageError("--engine ray needs --shards FOLDER")
+        n = index_with_ray(list(folders), shards, address=ray_address)
+        if as_json:
+            emit_json({"engine": "ray", "files": n, "shards": str(shards)})
+        else:
+            click.echo(f"{n} image(s) read on Ray into {shards}; load them with: seedlock catalog import {shards}")
+        return
 
     with _open(db) as cat, live_progress("indexing") as progress:
         summary = index_folders(list(folders), cat, jobs=jobs, progress=progress)
@@ -219,3 +250,20 @@ def serve_cmd(db: Path | None, host: str, port: int) -> None:
 
     click.echo(f"serving {db or default_db()} on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     serve(db or default_db(), host=host, port=port)
+
+
+@catalog_group.command("import")
+@click.argument("shards", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_db_option
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def import_cmd(shards: Path, db: Path | None, as_json: bool) -> None:
+    """Load the Parquet shards of an index --engine ray run into the catalog."""
+    from seedlock.catalog.distributed import import_shards
+
+    with _open(db) as cat:
+        n = import_shards(cat, shards)
+    if as_json:
+        emit_json({"rows": n, "shards": str(shards)})
+    else:
+        click.echo(f"imported {n} row(s) from {shards}")
