@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -212,6 +213,12 @@ def test_cli_query_outputs_and_export(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["catalog", "export", "--db", str(db), "-o", str(out)]).exit_code == 0
     tuples = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(tuples) == 3 and all(t["pixel_sha256"] and t["record"]["seed"] for t in tuples)
+    pq = pytest.importorskip("pyarrow.parquet")
+    parquet = tmp_path / "log.parquet"
+    assert runner.invoke(cli, ["catalog", "export", "--db", str(db), "-o", str(parquet)]).exit_code == 0
+    table = pq.read_table(parquet).to_pylist()
+    assert [t["pixel_sha256"] for t in table] == [t["pixel_sha256"] for t in tuples]
+    assert json.loads(table[0]["record"])["seed"] == tuples[0]["record"]["seed"]
     bad = runner.invoke(cli, ["catalog", "query", "--db", str(db), "--prompt", '"unbalanced'])
     assert bad.exit_code == 2 and "query failed" in bad.stderr
 

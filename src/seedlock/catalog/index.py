@@ -19,15 +19,26 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from seedlock.catalog.store import Catalog, ImageRow
 from seedlock.errors import SeedlockError
 from seedlock.files import find_images
+from seedlock.record import canonical_json
 
 __all__ = ["IndexSummary", "describe", "index_folders", "phash"]
 
 BATCH = 256
+
+
+def _luma() -> Any:
+    import numpy as np
+
+    return np.array([299, 587, 114], dtype=np.uint32)
+
+
+_LUMA = _luma()
 
 
 @dataclass(frozen=True)
@@ -59,16 +70,37 @@ class IndexSummary:
 def phash(pixels: Any) -> str:
     """64-bit difference hash (dHash) of an HxWxC array, as 16 hex digits.
 
-    Grey, resized to 9x8 with a box filter, one bit per horizontal neighbour pair: images
-    that look the same (a re-encode, a resize, a light edit) land within a few bits.
+    Luma (BT.601) averaged over an 8x9 grid of blocks, one bit per horizontal neighbour
+    pair: images that look the same (a re-encode, a resize, a light edit) land within a
+    few bits. Large images are sampled on a grid of at most 512x512 first.
     """
     import numpy as np
-    from PIL import Image
 
-    grey = Image.fromarray(pixels[..., :3]).convert("L").resize((9, 8), Image.Resampling.BOX)
-    a = np.asarray(grey, dtype=np.int16)
-    bits = (a[:, 1:] > a[:, :-1]).flatten()
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+    h, w = pixels.shape[:2]
+    step_y, step_x = max(1, h // 512), max(1, w // 512)
+    a = pixels[::step_y, ::step_x, :3]
+    h, w = a.shape[:2]
+    if h < 8 or w < 9:
+        from PIL import Image
+
+        a = np.asarray(
+            Image.fromarray(np.ascontiguousarray(a)).resize((max(w, 9), max(h, 8)), Image.Resampling.NEAREST)
+        )
+        h, w = a.shape[:2]
+    grey = a.astype(np.uint32) @ _LUMA
+    rows, cols, sizes = _grid(h, w)
+    means = np.add.reduceat(np.add.reduceat(grey, rows, axis=0), cols, axis=1) / sizes
+    return np.packbits(means[:, 1:] > means[:, :-1]).tobytes().hex()
+
+
+@lru_cache(maxsize=256)
+def _grid(h: int, w: int) -> tuple[Any, Any, Any]:
+    """Block starts (8 rows, 9 columns) and block sizes for an h x w image."""
+    import numpy as np
+
+    rows = np.linspace(0, h, 9).astype(int)
+    cols = np.linspace(0, w, 10).astype(int)
+    return rows[:-1], cols[:-1], np.outer(np.diff(rows), np.diff(cols))
 
 
 def _file_sha256(path: str) -> str:
@@ -83,7 +115,7 @@ def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
     """Read and hash one image into a catalog row (a row with ``error`` when it cannot be read)."""
     from seedlock.diff.pixels import decode, pixel_hash
     from seedlock.readers import read
-    from seedlock.record import canonical_json, model_stem
+    from seedlock.record import model_stem
 
     st = st or os.stat(path)
     base: dict[str, Any] = {
@@ -117,7 +149,7 @@ def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
             height=rec.height,
             prompt=rec.prompt,
             negative_prompt=rec.negative_prompt,
-            record_json=canonical_json(rec.to_dict(include_raw=False)),
+            record_json=_record_json(rec.to_dict(include_raw=False)),
             adapters=tuple((a.kind, a.name, model_stem(a.name), a.weight, a.weight_clip) for a in rec.adapters),
             hashes=tuple(
                 (role, name, form, value.lower())
@@ -135,7 +167,19 @@ def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
         fields.update(pixel_sha256=pixel_hash(pixels), phash=phash(pixels))
     except SeedlockError as exc:
         errors.append(exc.message)
+    except MemoryError:
+        errors.append("too large to decode in memory")
     return ImageRow(**base, **fields, error="; ".join(errors) or None)
+
+
+def _record_json(d: dict[str, Any]) -> str:
+    """Compact, key-sorted JSON (orjson where it can: several times faster than json on records)."""
+    import orjson
+
+    try:
+        return orjson.dumps(d, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # integers beyond 64 bits
+        return canonical_json(d)
 
 
 def _describe_many(paths: list[str]) -> list[ImageRow | str]:

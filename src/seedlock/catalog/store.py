@@ -87,6 +87,10 @@ MIGRATIONS: Sequence[str] = (
         INSERT INTO prompts(rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
     END;
     """,
+    # 2: newest-first pages (serve, --sort mtime) without sorting the whole table
+    """
+    CREATE INDEX images_mtime ON images(mtime_ns);
+    """,
 )
 
 #: columns of ``images`` a row fills (id is the database's)
@@ -186,28 +190,38 @@ class Catalog:
 
     def upsert(self, rows: Iterable[ImageRow]) -> int:
         """Insert or replace rows (by path) in one transaction; returns how many."""
-        n = 0
+        batch = list(rows)
+        if not batch:
+            return 0
         placeholders = ",".join("?" for _ in COLUMNS)
         updates = ",".join(f"{c}=excluded.{c}" for c in COLUMNS if c != "path")
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for row in rows:
-                self.db.execute(
-                    f"INSERT INTO images ({','.join(COLUMNS)}) VALUES ({placeholders}) "
-                    f"ON CONFLICT(path) DO UPDATE SET {updates}",
-                    row.values(),
+            self.db.executemany(
+                f"INSERT INTO images ({','.join(COLUMNS)}) VALUES ({placeholders}) "
+                f"ON CONFLICT(path) DO UPDATE SET {updates}",
+                [row.values() for row in batch],
+            )
+            ids: dict[str, int] = {}
+            paths = [row.path for row in batch]
+            for i in range(0, len(paths), 500):
+                part = paths[i : i + 500]
+                ids.update(
+                    self.db.execute(f"SELECT path, id FROM images WHERE path IN ({','.join('?' * len(part))})", part)
                 )
-                (image_id,) = self.db.execute("SELECT id FROM images WHERE path = ?", (row.path,)).fetchone()
-                self.db.execute("DELETE FROM adapters WHERE image_id = ?", (image_id,))
-                self.db.execute("DELETE FROM hashes WHERE image_id = ?", (image_id,))
-                self.db.executemany("INSERT INTO adapters VALUES (?,?,?,?,?,?)", [(image_id, *a) for a in row.adapters])
-                self.db.executemany("INSERT INTO hashes VALUES (?,?,?,?,?)", [(image_id, *h) for h in row.hashes])
-                n += 1
+            self.db.executemany("DELETE FROM adapters WHERE image_id = ?", [(ids[p],) for p in paths])
+            self.db.executemany("DELETE FROM hashes WHERE image_id = ?", [(ids[p],) for p in paths])
+            self.db.executemany(
+                "INSERT INTO adapters VALUES (?,?,?,?,?,?)", [(ids[r.path], *a) for r in batch for a in r.adapters]
+            )
+            self.db.executemany(
+                "INSERT INTO hashes VALUES (?,?,?,?,?)", [(ids[r.path], *h) for r in batch for h in r.hashes]
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return n
+        return len(batch)
 
     def move(self, old: str, new: str, st: os.stat_result) -> None:
         """A file known by its content moved: keep its row, change its path and stat key."""

@@ -212,17 +212,21 @@ def stale_cmd(db: Path | None, as_json: bool) -> None:
 
 @catalog_group.command("export")
 @_db_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSONL file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default=None, help="Default: from the file name."
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def export_cmd(db: Path | None, output: Path, as_json: bool) -> None:
-    """Write the tuple log: one JSON line per image (path, file, pixel and recipe hashes, the record)."""
-    from seedlock.catalog.export import export_jsonl
+def export_cmd(db: Path | None, output: Path, fmt: str | None, as_json: bool) -> None:
+    """Write the tuple log: one row per image (path, file, pixel and recipe hashes, the record), JSONL or Parquet."""
+    from seedlock.catalog.export import export_jsonl, export_parquet
     from seedlock.files import check_output
 
+    fmt = fmt or ("parquet" if output.suffix.lower() == ".parquet" else "jsonl")
     with _open(db) as cat:
         check_output(output, [cat.path], kind="text")
-        n = export_jsonl(cat, output)
+        n = (export_parquet if fmt == "parquet" else export_jsonl)(cat, output)
     if as_json:
         emit_json({"output": str(output), "lines": n})
     else:
