@@ -18,7 +18,14 @@ RESULT_COLUMNS = (
     "path", "generator", "model_name", "sampler", "scheduler", "seed", "steps", "cfg", "width", "height",
     "prompt", "negative_prompt", "fingerprint", "pixel_sha256", "file_sha256", "phash", "mtime_ns", "error",
 )  # fmt: skip
-SORTS = {"path": "i.path", "mtime": "i.mtime_ns", "seed": "i.seed", "steps": "i.steps", "model": "i.model_stem"}
+SORTS = {
+    "path": "i.path",
+    "mtime": "i.mtime_ns",
+    "seed": "i.seed",
+    "steps": "i.steps",
+    "model": "i.model_stem",
+    "indexed": "i.id",
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class Filters:
     errors_only: bool = False
 
 
-def _where(f: Filters) -> tuple[str, list[Any]]:
+def _where(f: Filters, *, with_prompt: bool = True) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
 
@@ -97,7 +104,7 @@ def _where(f: Filters) -> tuple[str, list[Any]]:
         eq("i.folder", f.folder)
     if f.errors_only:
         clauses.append("i.error IS NOT NULL")
-    if f.prompt:
+    if f.prompt and with_prompt:
         clauses.append("i.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
         params.append(f.prompt)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -107,7 +114,7 @@ def query(
     catalog: Catalog,
     filters: Filters = Filters(),
     *,
-    sort: str = "path",
+    sort: str = "auto",
     descending: bool = False,
     limit: int | None = 100,
     offset: int = 0,
@@ -115,16 +122,31 @@ def query(
 ) -> Iterator[dict[str, Any]]:
     """Matching rows as dicts (``record`` added with ``with_record``), sorted and paged.
 
+    ``sort="auto"`` is path order, except for a prompt search, which comes in index order
+    straight from the full-text index: a common word can match most of a million rows, and
+    sorting all of them to show the first page would cost far more than the search.
+
     Raises:
         CatalogError: an unknown sort key, or a malformed full-text query.
     """
     import sqlite3
 
-    if sort not in SORTS:
-        raise CatalogError(f"unknown sort {sort!r} (known: {', '.join(SORTS)})")
-    where, params = _where(filters)
+    if sort != "auto" and sort not in SORTS:
+        raise CatalogError(f"unknown sort {sort!r} (known: auto, {', '.join(SORTS)})")
     cols = ", ".join(f"i.{c}" for c in RESULT_COLUMNS) + (", i.record_json" if with_record else "")
-    sql = f"SELECT {cols} FROM images i{where} ORDER BY {SORTS[sort]} {'DESC' if descending else 'ASC'}, i.path"
+    direction = "DESC" if descending else "ASC"
+    if sort == "auto" and filters.prompt:
+        where, params = _where(filters, with_prompt=False)
+        extra = where.replace(" WHERE ", " AND ", 1)
+        sql = (
+            f"SELECT {cols} FROM prompts p JOIN images i ON i.id = p.rowid WHERE prompts MATCH ?{extra} "
+            f"ORDER BY p.rowid {direction}"
+        )
+        params = [filters.prompt, *params]
+    else:
+        where, params = _where(filters)
+        order = SORTS["path" if sort == "auto" else sort]
+        sql = f"SELECT {cols} FROM images i{where} ORDER BY {order} {direction}, i.path"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]

@@ -103,7 +103,13 @@ def index_cmd(
 @click.option("--since", type=click.DateTime(), help="Files modified at or after this date.")
 @click.option("--folder", type=click.Path(path_type=Path))
 @click.option("--errors", "errors_only", is_flag=True, help="Only files that could not be read.")
-@click.option("--sort", type=click.Choice(["path", "mtime", "seed", "steps", "model"]), default="path")
+@click.option(
+    "--sort",
+    type=click.Choice(["auto", "path", "mtime", "seed", "steps", "model", "indexed"]),
+    default="auto",
+    show_default=True,
+    help="auto: path order, or index order for a --prompt search (fast on huge catalogs).",
+)
 @click.option("--desc", is_flag=True, help="Sort descending.")
 @click.option("--limit", type=click.IntRange(0), default=100, show_default=True, help="0: no limit.")
 @click.option("--offset", type=click.IntRange(0), default=0)
