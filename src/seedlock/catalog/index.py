@@ -194,7 +194,7 @@ def _describe_many(paths: list[str]) -> list[ImageRow | str]:
 
 def _described(paths: list[str], jobs: int) -> Iterator[ImageRow | str]:
     """Rows in input order; a process per core for large batches."""
-    chunks = [paths[i : i + 32] for i in range(0, len(paths), 32)]
+    chunks = [paths[i : i + 128] for i in range(0, len(paths), 128)]
     if jobs > 1 and len(paths) >= 64:
         import multiprocessing as mp
 

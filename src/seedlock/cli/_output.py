@@ -16,24 +16,25 @@ if TYPE_CHECKING:
     from seedlock.diff.prompt import PromptDiff
 
 
+def _bar(label: str, *columns: Any) -> Any:
+    """A transient rich progress bar on stderr with the given columns after the label and the bar."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(label), BarColumn(), *columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True
+    )
+
+
 @contextmanager
 def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
     """A bytes/s progress bar on stderr when it is a terminal (and the work is large); None otherwise."""
     if total < (64 << 20) or not sys.stderr.isatty():
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import DownloadColumn, TransferSpeedColumn
 
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    bar = _bar(label, DownloadColumn(), TransferSpeedColumn())
     task = bar.add_task(label, total=total)
     with bar:
         yield lambda n: bar.advance(task, n)
@@ -45,17 +46,9 @@ def count_progress(total: int, label: str, *, minimum: int = 2) -> Iterator[Call
     if total < minimum or not sys.stderr.isatty():
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import MofNCompleteColumn
 
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    bar = _bar(label, MofNCompleteColumn())
     task = bar.add_task(label, total=total)
     with bar:
         yield lambda: bar.advance(task)
@@ -67,13 +60,9 @@ def live_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import MofNCompleteColumn
 
-    bar = Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
-    )  # fmt: skip
+    bar = _bar(label, MofNCompleteColumn())
     task = bar.add_task(label, total=None)
     with bar:
         yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -84,15 +84,13 @@ def changed_text(p: PixelReport) -> str:
     return text
 
 
-def _check_budget(img: Any, path: str | Path, max_pixels: int | None) -> None:
+def _check_budget(width: int, height: int, path: str | Path, max_pixels: int | None) -> None:
+    """Refuse an image of more pixels than the budget (MAX_PIXELS by default; 0 means none)."""
     budget = MAX_PIXELS if max_pixels is None else max_pixels
-    n = img.size[0] * img.size[1]
+    n = width * height
     if budget > 0 and n > budget:
         raise PixelBudgetExceeded(
-            f"{img.size[0]}x{img.size[1]} is {n:,} pixels, over the budget of {budget:,}",
-            path=str(path),
-            pixels=n,
-            budget=budget,
+            f"{width}x{height} is {n:,} pixels, over the budget of {budget:,}", path=str(path), pixels=n, budget=budget
         )
 
 
@@ -119,7 +117,7 @@ def open_image(path: str | Path, mode: str | None = None, *, max_pixels: int | N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img: Any = Image.open(path)
-            _check_budget(img, path, max_pixels)
+            _check_budget(img.size[0], img.size[1], path, max_pixels)
             img.load()
         want = mode or ("RGBA" if ("A" in img.getbands() or "transparency" in img.info) else "RGB")
         if img.mode != want:
@@ -150,15 +148,7 @@ def decode(path: str | Path, mode: str | None = None, *, max_pixels: int | None 
     except OSError as exc:
         raise ImageFormatError(f"cannot decode pixels ({exc.strerror or exc})", path=str(path)) from None
     if header is not None and header[0] * header[1] >= STRIP_DECODE_MIN:
-        budget = MAX_PIXELS if max_pixels is None else max_pixels
-        n = header[0] * header[1]
-        if budget > 0 and n > budget:
-            raise PixelBudgetExceeded(
-                f"{header[0]}x{header[1]} is {n:,} pixels, over the budget of {budget:,}",
-                path=str(path),
-                pixels=n,
-                budget=budget,
-            )
+        _check_budget(header[0], header[1], path, max_pixels)
         try:
             arr = decode_png_strips(path, mode)
         except (ValueError, zlib.error, OSError) as exc:
