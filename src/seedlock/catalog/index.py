@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from seedlock.catalog.store import Catalog, ImageRow
@@ -32,13 +31,8 @@ __all__ = ["IndexSummary", "describe", "index_folders", "phash"]
 BATCH = 256
 
 
-def _luma() -> Any:
-    import numpy as np
-
-    return np.array([299, 587, 114], dtype=np.uint32)
-
-
-_LUMA = _luma()
+#: files up to this size are read once: the file hash and the pixel decode share the bytes
+_READ_ONCE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,40 +61,19 @@ class IndexSummary:
         }
 
 
-def phash(pixels: Any) -> str:
-    """64-bit difference hash (dHash) of an HxWxC array, as 16 hex digits.
+def phash(image: Any) -> str:
+    """64-bit difference hash (dHash) of an image (a Pillow image or an HxWxC array), as 16 hex digits.
 
-    Luma (BT.601) averaged over an 8x9 grid of blocks, one bit per horizontal neighbour
-    pair: images that look the same (a re-encode, a resize, a light edit) land within a
-    few bits. Large images are sampled on a grid of at most 512x512 first.
+    Grey, reduced to 9x8 with a box filter, one bit per horizontal neighbour pair: images
+    that look the same (a re-encode, a resize, a light edit) land within a few bits.
     """
     import numpy as np
+    from PIL import Image
 
-    h, w = pixels.shape[:2]
-    step_y, step_x = max(1, h // 512), max(1, w // 512)
-    a = pixels[::step_y, ::step_x, :3]
-    h, w = a.shape[:2]
-    if h < 8 or w < 9:
-        from PIL import Image
-
-        a = np.asarray(
-            Image.fromarray(np.ascontiguousarray(a)).resize((max(w, 9), max(h, 8)), Image.Resampling.NEAREST)
-        )
-        h, w = a.shape[:2]
-    grey = a.astype(np.uint32) @ _LUMA
-    rows, cols, sizes = _grid(h, w)
-    means = np.add.reduceat(np.add.reduceat(grey, rows, axis=0), cols, axis=1) / sizes
-    return np.packbits(means[:, 1:] > means[:, :-1]).tobytes().hex()
-
-
-@lru_cache(maxsize=256)
-def _grid(h: int, w: int) -> tuple[Any, Any, Any]:
-    """Block starts (8 rows, 9 columns) and block sizes for an h x w image."""
-    import numpy as np
-
-    rows = np.linspace(0, h, 9).astype(int)
-    cols = np.linspace(0, w, 10).astype(int)
-    return rows[:-1], cols[:-1], np.outer(np.diff(rows), np.diff(cols))
+    img = Image.fromarray(np.ascontiguousarray(image[..., :3])) if isinstance(image, np.ndarray) else image
+    grey = img.convert("L").resize((9, 8), Image.Resampling.BOX)
+    a = np.frombuffer(grey.tobytes(), dtype=np.uint8).reshape(8, 9)
+    return np.packbits(a[:, 1:] > a[:, :-1]).tobytes().hex()
 
 
 def _file_sha256(path: str) -> str:
@@ -113,18 +86,24 @@ def _file_sha256(path: str) -> str:
 
 def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
     """Read and hash one image into a catalog row (a row with ``error`` when it cannot be read)."""
-    from seedlock.diff.pixels import decode, pixel_hash
     from seedlock.readers import read
     from seedlock.record import model_stem
 
     st = st or os.stat(path)
+    data: bytes | None = None
+    if st.st_size <= _READ_ONCE:
+        with open(path, "rb") as f:
+            data = f.read()
+        file_sha = hashlib.sha256(data).hexdigest()
+    else:
+        file_sha = _file_sha256(path)
     base: dict[str, Any] = {
         "path": path,
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "inode": st.st_ino,
         "device": st.st_dev,
-        "file_sha256": _file_sha256(path),
+        "file_sha256": file_sha,
         "indexed_at": time.time(),
     }
     errors: list[str] = []
@@ -163,13 +142,35 @@ def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
             ),
         )
     try:
-        pixels = decode(path)
-        fields.update(pixel_sha256=pixel_hash(pixels), phash=phash(pixels))
+        fields.update(_pixel_hashes(path, data))
     except SeedlockError as exc:
         errors.append(exc.message)
     except MemoryError:
         errors.append("too large to decode in memory")
     return ImageRow(**base, **fields, error="; ".join(errors) or None)
+
+
+def _pixel_hashes(path: str, data: bytes | None) -> dict[str, str]:
+    """The pixel sha256 and the difference hash; a small file decodes from the bytes already read."""
+    import io
+
+    import numpy as np
+
+    from seedlock.diff.pixels import STRIP_DECODE_MIN, decode, open_image, pixel_hash
+    from seedlock.errors import ImageFormatError, PixelBudgetExceeded
+
+    if data is not None:
+        try:
+            img = open_image(io.BytesIO(data), max_pixels=STRIP_DECODE_MIN - 1)
+        except PixelBudgetExceeded:
+            img = None  # a large image: the strip decoder, from the file
+        except ImageFormatError:
+            img = None  # decoded again from the file below, for a message that names it
+        else:
+            with img:
+                return {"pixel_sha256": pixel_hash(np.asarray(img)), "phash": phash(img)}
+    pixels = decode(path)
+    return {"pixel_sha256": pixel_hash(pixels), "phash": phash(pixels)}
 
 
 def _record_json(d: dict[str, Any]) -> str:
@@ -194,13 +195,14 @@ def _describe_many(paths: list[str]) -> list[ImageRow | str]:
 
 def _described(paths: list[str], jobs: int) -> Iterator[ImageRow | str]:
     """Rows in input order; a process per core for large batches."""
-    chunks = [paths[i : i + 128] for i in range(0, len(paths), 128)]
+    chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
     if jobs > 1 and len(paths) >= 64:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(jobs) as pool:
-            for batch in pool.imap(_describe_many, chunks):
+            # rows are keyed by path, so their arrival order does not matter
+            for batch in pool.imap_unordered(_describe_many, chunks):
                 yield from batch
     else:
         for chunk in chunks:

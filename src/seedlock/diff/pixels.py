@@ -15,7 +15,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def changed_text(p: PixelReport) -> str:
     return text
 
 
-def _check_budget(width: int, height: int, path: str | Path, max_pixels: int | None) -> None:
+def _check_budget(width: int, height: int, path: str | Path | IO[bytes], max_pixels: int | None) -> None:
     """Refuse an image of more pixels than the budget (MAX_PIXELS by default; 0 means none)."""
     budget = MAX_PIXELS if max_pixels is None else max_pixels
     n = width * height
@@ -98,7 +98,7 @@ def _check_budget(width: int, height: int, path: str | Path, max_pixels: int | N
 STRIP_DECODE_MIN = 4 * 1024 * 1024
 
 
-def open_image(path: str | Path, mode: str | None = None, *, max_pixels: int | None = None) -> Any:
+def open_image(path: str | Path | IO[bytes], mode: str | None = None, *, max_pixels: int | None = None) -> Any:
     """Decode to a loaded Pillow image in the comparison layout (RGB, or RGBA with alpha).
 
     The size is checked against the pixel budget from the header, before any pixel is
