@@ -55,6 +55,8 @@ class Generator(str, Enum):
     TENSORART = "tensorart"
     HF_SPACE = "hf-space"
     CIVITAI = "civitai"
+    MIDJOURNEY = "midjourney"
+    IDEOGRAM = "ideogram"
     SEEDLOCK = "seedlock"
     C2PA = "c2pa"
     UNKNOWN = "unknown"

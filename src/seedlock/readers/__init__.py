@@ -23,6 +23,7 @@ from seedlock.readers.drawthings import DrawThingsReader
 from seedlock.readers.easydiffusion import EasyDiffusionReader
 from seedlock.readers.fooocus import FooocusReader, RuinedFooocusReader
 from seedlock.readers.hf_space import HFSpaceReader
+from seedlock.readers.hosted import IdeogramReader, MidjourneyReader
 from seedlock.readers.invokeai import InvokeAIReader
 from seedlock.readers.load import load_record
 from seedlock.readers.novelai import NovelAIReader
@@ -47,6 +48,8 @@ READERS: tuple[Reader, ...] = (
     DrawThingsReader(),
     HFSpaceReader(),
     CivitaiReader(),
+    MidjourneyReader(),
+    IdeogramReader(),
     PaddleReader(),
     ComfyUIReader(),
     A1111Reader(),
