@@ -46,7 +46,7 @@ def test_report_draws_the_images_the_verdict_decoded(tmp_path: Path, monkeypatch
     def decode_again(*_: object) -> None:
         raise AssertionError("the report decoded the images a second time")
 
-    monkeypatch.setattr(report, "open_pair", decode_again)
+    monkeypatch.setattr(report, "decode_pair", decode_again)
     assert render_html(kept) == render_html(compare(a, b, keep_decoded=True))
     assert "difference heatmap" in render_html(kept)
 

@@ -1,4 +1,5 @@
-"""How seedlock writes files: atomically, with the user's umask, never over one of its inputs.
+"""How seedlock reads and writes files: regular files only, atomically, with the user's umask,
+never over one of its inputs.
 
 Every command that writes goes through :func:`atomic_write_bytes`, so the rules live here
 once: a temporary file in the same folder, fsync, then a rename (a reader never sees half
@@ -29,6 +30,7 @@ __all__ = [
     "find_images",
     "open_regular",
     "same_file",
+    "usable_cpus",
 ]
 
 #: the file endings of the images seedlock reads
@@ -38,6 +40,15 @@ _TMP_SUFFIX = ".seedlock-tmp"
 
 
 def _umask_mode() -> int:
+    """The mode a new file gets: 0666 less the umask (read from /proc where it can, since setting
+    the umask to read it would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
@@ -138,14 +149,6 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def is_regular(path: str | os.PathLike[str]) -> bool:
-    """True for a regular file (through symlinks), without opening it."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -254,3 +257,9 @@ def find_images(paths: Iterable[str], recursive: bool = False) -> ImageListing:
         if len(files) == before:
             empty.append(p)
     return ImageListing(tuple(files), tuple(problems), tuple(empty))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's count): how many files to read at once."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1

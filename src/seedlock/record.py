@@ -282,7 +282,7 @@ class GenerationRecord:
         return record_from_dict(data)
 
     @classmethod
-    def from_passes(cls, passes: tuple[SamplingPass, ...], **fields: Any) -> GenerationRecord:
+    def from_passes(cls, passes: tuple[SamplingPass, ...], **values: Any) -> GenerationRecord:
         """A record whose top-level sampling fields come from its first pass.
 
         The one place where a pass's seed, steps, CFG, sampler, scheduler, denoise and size
@@ -292,9 +292,9 @@ class GenerationRecord:
         if passes:
             first = passes[0]
             for name in _PASS_FIELDS:
-                if name not in fields:
-                    fields[name] = getattr(first, name)
-        return cls(passes=tuple(passes), **fields)
+                if name not in values:
+                    values[name] = getattr(first, name)
+        return cls(passes=tuple(passes), **values)
 
     def first_pass(self) -> SamplingPass:
         """The first sampling pass, or one made of the top-level fields when none is listed."""

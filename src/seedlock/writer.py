@@ -22,7 +22,7 @@ from typing import Any
 
 from seedlock.errors import ImageFormatError, InvalidSpec, MetadataTooLarge
 from seedlock.extract import sniff_format
-from seedlock.extract.raw import EXIF_USER_COMMENT
+from seedlock.extract.raw import EXIF_USER_COMMENT, RawMetadata
 from seedlock.files import atomic_write_bytes
 from seedlock.readers.seedlock_format import EXIF_PREFIX, PNG_KEY
 from seedlock.record import GenerationRecord, Generator
@@ -163,7 +163,6 @@ def _source_params(rec: GenerationRecord) -> tuple[dict[str, Any], GenerationRec
     """The parameter line the record was read from (A1111 family), and the record it gave."""
     if rec.generator in (Generator.SEEDLOCK, Generator.NONE, Generator.UNKNOWN):
         return None
-    from seedlock.extract.raw import RawMetadata
     from seedlock.readers.a1111 import record_from_infotext
     from seedlock.readers.infotext import looks_like_infotext, split_infotext
 
@@ -175,7 +174,7 @@ def _source_params(rec: GenerationRecord) -> tuple[dict[str, Any], GenerationRec
                 return None
             try:
                 before = record_from_infotext(text, RawMetadata(format="png", fields={"parameters": text}))
-            except (ValueError, TypeError, KeyError):
+            except ValueError:
                 return None
             return params, before
     return None
@@ -398,13 +397,20 @@ class WriteResult:
     stale: tuple[str, ...] = ()
 
 
-_SAMPLER_CLASSES = {"KSampler": 0, "KSamplerAdvanced": 1, "RandomNoise": 0, "SamplerCustom": 1}
 _SEED_INPUTS = ("seed", "noise_seed")
 
 
+def _seed_widget(node_type: Any) -> int | None:
+    """Where a node type keeps its seed in a UI workflow's widgets_values (the readers' widget table)."""
+    from seedlock.readers.comfyui_nodes import WIDGETS
+
+    names = WIDGETS.get(node_type, ()) if isinstance(node_type, str) else ()
+    return next((i for i, name in enumerate(names) if name in _SEED_INPUTS), None)
+
+
 def _png_text_fields(data: bytes) -> dict[bytes, str]:
-    """Every tEXt/iTXt/zTXt key of a PNG with its text (decoded loosely), for the carrier update."""
-    from seedlock.extract.raw import RawMetadata
+    """The text of each other tool's carrier in a PNG (OTHER_CARRIERS), decoded as the extractor decodes it."""
+    from seedlock.extract.png import parse_text_chunk
 
     out: dict[bytes, str] = {}
     raw = RawMetadata(format="png")
@@ -414,8 +420,6 @@ def _png_text_fields(data: bytes) -> dict[bytes, str]:
         body = data[pos + 8 : pos + 8 + length]
         key = _png_key(kind, body)
         if key is not None and key.decode("latin-1") in OTHER_CARRIERS:
-            from seedlock.extract.png import parse_text_chunk
-
             raw.fields.clear()
             with contextlib.suppress(ImageFormatError):
                 parse_text_chunk(kind, body, raw)
@@ -432,12 +436,10 @@ def _set_graph_seed(graph: Any, seed: int, node: str | None) -> bool:
     changed = False
     if isinstance(graph, dict) and "nodes" in graph and isinstance(graph["nodes"], list):  # UI workflow
         for n in graph["nodes"]:
-            if not isinstance(n, dict) or n.get("type") not in _SAMPLER_CLASSES:
-                continue
-            if node is not None and str(n.get("id")) != node:
+            i = _seed_widget(n.get("type")) if isinstance(n, dict) else None
+            if i is None or (node is not None and str(n.get("id")) != node):
                 continue
             widgets = n.get("widgets_values")
-            i = _SAMPLER_CLASSES[str(n["type"])]
             if isinstance(widgets, list) and len(widgets) > i and isinstance(widgets[i], int):
                 widgets[i] = seed
                 changed = True

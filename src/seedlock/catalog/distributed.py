@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from seedlock.catalog.index import describe
+from seedlock.catalog.index import describe_many
 from seedlock.catalog.store import Catalog, ImageRow
 from seedlock.errors import MissingExtra
 from seedlock.files import find_images
@@ -58,20 +58,14 @@ def row_from_columns(d: dict[str, Any]) -> ImageRow:
 
 
 def _describe_batch(batch: Any) -> Any:
-    """Ray map_batches: a pyarrow table of paths -> a pyarrow table of rows (the fixed schema)."""
+    """Ray map_batches: a pyarrow table of paths -> a pyarrow table of rows (the fixed schema).
+
+    A file that cannot be opened any more (removed after the listing) gives no row, as in
+    the local indexer; every other problem is a row with ``error`` set.
+    """
     import pyarrow as pa
 
-    rows = []
-    for path in batch.column("path").to_pylist():
-        try:
-            rows.append(_columns(describe(path)))
-        except OSError as exc:
-            st_error = f"{exc.strerror or exc}"
-            rows.append(
-                {f.name: None for f in fields(ImageRow)}
-                | {"path": path, "size": 0, "mtime_ns": 0, "inode": 0, "device": 0, "file_sha256": "",
-                   "indexed_at": 0.0, "error": st_error, "adapters": "[]", "hashes": "[]"}
-            )  # fmt: skip
+    rows = [_columns(r) for r in describe_many(batch.column("path").to_pylist()) if not isinstance(r, str)]
     return pa.Table.from_pylist(rows, schema=schema())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from typing import Any
 
 from seedlock.catalog.store import Catalog, ImageRow
 from seedlock.errors import SeedlockError
-from seedlock.files import find_images
+from seedlock.files import find_images, usable_cpus
+from seedlock.pin.hashing import hash_file
+from seedlock.pin.index import wanted_files
 from seedlock.record import canonical_json
 
-__all__ = ["IndexSummary", "describe", "index_folders", "phash"]
+__all__ = ["IndexSummary", "add_image", "describe", "describe_many", "index_folders", "phash"]
 
 BATCH = 256
 
@@ -76,14 +79,6 @@ def phash(image: Any) -> str:
     return np.packbits(a[:, 1:] > a[:, :-1]).tobytes().hex()
 
 
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
     """Read and hash one image into a catalog row (a row with ``error`` when it cannot be read)."""
     from seedlock.readers import read
@@ -96,7 +91,7 @@ def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
             data = f.read()
         file_sha = hashlib.sha256(data).hexdigest()
     else:
-        file_sha = _file_sha256(path)
+        file_sha = hash_file(path, "sha256").hashes["sha256"]
     base: dict[str, Any] = {
         "path": path,
         "size": st.st_size,
@@ -131,13 +126,9 @@ def describe(path: str, st: os.stat_result | None = None) -> ImageRow:
             record_json=_record_json(rec.to_dict(include_raw=False)),
             adapters=tuple((a.kind, a.name, model_stem(a.name), a.weight, a.weight_clip) for a in rec.adapters),
             hashes=tuple(
-                (role, name, form, value.lower())
-                for role, name, claims in (
-                    [("checkpoint", rec.model.name or "", rec.model.hashes)] if rec.model else []
-                )
-                + ([("vae", rec.vae.name or "", rec.vae.hashes)] if rec.vae else [])
-                + [(a.kind, a.name, a.hashes) for a in rec.adapters]
-                for form, value in claims.items()
+                (w.role, w.name, form, value.lower())
+                for w in wanted_files(rec)
+                for form, value in w.claims.items()
                 if form not in ("name", "other")
             ),
         )
@@ -183,7 +174,8 @@ def _record_json(d: dict[str, Any]) -> str:
         return canonical_json(d)
 
 
-def _describe_many(paths: list[str]) -> list[ImageRow | str]:
+def describe_many(paths: list[str]) -> list[ImageRow | str]:
+    """A row for each path, or a one-line error for a file that could not be opened."""
     out: list[ImageRow | str] = []
     for p in paths:
         try:
@@ -194,7 +186,7 @@ def _describe_many(paths: list[str]) -> list[ImageRow | str]:
 
 
 def _described(paths: list[str], jobs: int) -> Iterator[ImageRow | str]:
-    """Rows in input order; a process per core for large batches."""
+    """Rows (or one-line errors) for every path, in any order; a process per core for large batches."""
     chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
     if jobs > 1 and len(paths) >= 64:
         import multiprocessing as mp
@@ -202,11 +194,11 @@ def _described(paths: list[str], jobs: int) -> Iterator[ImageRow | str]:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(jobs) as pool:
             # rows are keyed by path, so their arrival order does not matter
-            for batch in pool.imap_unordered(_describe_many, chunks):
+            for batch in pool.imap_unordered(describe_many, chunks):
                 yield from batch
     else:
         for chunk in chunks:
-            yield from _describe_many(chunk)
+            yield from describe_many(chunk)
 
 
 def index_folders(
@@ -248,7 +240,7 @@ def index_folders(
         except OSError as exc:
             errors.append(f"{path}: {exc.strerror or exc}")
             continue
-        if not _regular(st):
+        if not stat.S_ISREG(st.st_mode):
             errors.append(f"{path}: not a regular file; skipped")
             continue
         seen.add(path)
@@ -257,7 +249,7 @@ def index_folders(
             tick()
             continue
         todo.append((path, st))
-    gone = [p for p in known if p not in seen]
+    gone = {p for p in known if p not in seen}
     # a vanished row whose stat key reappears at a new path is a move: keep the row
     by_key = {known[p]: p for p in gone}
     moved = 0
@@ -266,14 +258,14 @@ def index_folders(
         old = by_key.pop((st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev), None) if path not in known else None
         if old is not None:
             catalog.move(old, path, st)
-            gone.remove(old)
+            gone.discard(old)
             moved += 1
             tick()
         else:
             fresh.append(path)
     added = updated = 0
     batch: list[ImageRow] = []
-    for item in _described(fresh, jobs or _cpus()):
+    for item in _described(fresh, jobs or usable_cpus()):
         if isinstance(item, str):
             errors.append(item)
         else:
@@ -287,7 +279,7 @@ def index_folders(
     if batch:
         a, u = _write(catalog, batch, known)
         added, updated = added + a, updated + u
-    deleted = catalog.delete(gone)
+    deleted = catalog.delete(sorted(gone))
     return IndexSummary(
         seen=len(seen),
         unchanged=unchanged,
@@ -304,17 +296,6 @@ def _write(catalog: Catalog, rows: list[ImageRow], known: dict[str, Any]) -> tup
     catalog.upsert(rows)
     updated = sum(1 for r in rows if r.path in known)
     return len(rows) - updated, updated
-
-
-def _regular(st: os.stat_result) -> bool:
-    import stat
-
-    return stat.S_ISREG(st.st_mode)
-
-
-def _cpus() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def add_image(path: str | os.PathLike[str], catalog: Catalog | None = None) -> ImageRow:

@@ -16,7 +16,7 @@ __all__ = ["Filters", "query"]
 #: columns a query returns, in this order
 RESULT_COLUMNS = (
     "path", "generator", "model_name", "sampler", "scheduler", "seed", "steps", "cfg", "width", "height",
-    "prompt", "negative_prompt", "fingerprint", "pixel_sha256", "file_sha256", "phash", "mtime_ns", "error",
+    "prompt", "negative_prompt", "fingerprint", "pixel_sha256", "file_sha256", "phash", "mtime_ns", "error", "id",
 )  # fmt: skip
 SORTS = {
     "path": "i.path",

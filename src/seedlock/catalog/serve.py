@@ -12,6 +12,7 @@ import html
 import io
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -42,12 +43,13 @@ form.filters input{width:120px;padding:4px} form.filters input[name=prompt]{widt
 """
 
 
-def _row_html(r: dict[str, Any], image_id: int) -> str:
+def _row_html(r: dict[str, Any]) -> str:
     recipe = (
         f"{r['generator'] or 'none'} · {html.escape(str(r['model_name'] or '-'))}<br>"
         f"seed {r['seed']} · {html.escape(str(r['sampler'] or '?'))}/{html.escape(str(r['scheduler'] or '?'))}"
         f" · {r['steps'] or '?'} steps · cfg {r['cfg']}"
     )
+    image_id = r["id"]
     prompt = html.escape((r["prompt"] or "")[:160])
     err = f"<div class=err>{html.escape(r['error'])}</div>" if r.get("error") else ""
     return (
@@ -58,30 +60,31 @@ def _row_html(r: dict[str, Any], image_id: int) -> str:
     )
 
 
+def _filters(params: Mapping[str, str]) -> Filters:
+    """The query's filters from the page's form fields (numbers that are not numbers match nothing)."""
+    kwargs: dict[str, Any] = {}
+    for k in _FILTERS:
+        v = params.get(k, "")
+        if v:
+            kwargs[k] = (int(v) if v.lstrip("-").isdigit() else -(2**63)) if k in ("seed", "steps") else v
+    return Filters(**kwargs)
+
+
 def _page(catalog: Catalog, params: dict[str, str]) -> str:
     values = {k: params.get(k, "") for k in _FILTERS}
-    kwargs: dict[str, Any] = {}
-    for k, v in values.items():
-        if v:
-            kwargs[k] = int(v) if k in ("seed", "steps") and v.lstrip("-").isdigit() else v
-    page = max(0, int(params.get("page", "0") or 0)) if str(params.get("page", "0")).isdigit() else 0
+    raw_page = params.get("page", "0")
+    page = int(raw_page) if raw_page.isdigit() else 0
     error = ""
     try:
-        rows = list(query(catalog, Filters(**kwargs), sort="mtime", descending=True, limit=PAGE_SIZE,
+        rows = list(query(catalog, _filters(params), sort="mtime", descending=True, limit=PAGE_SIZE,
                           offset=page * PAGE_SIZE))  # fmt: skip
     except CatalogError as exc:
         rows, error = [], exc.message
-    ids = {
-        p: i
-        for p, i in catalog.db.execute(
-            f"SELECT path, id FROM images WHERE path IN ({','.join('?' for _ in rows)})", [r["path"] for r in rows]
-        )
-    }
     (total,) = catalog.db.execute("SELECT COUNT(*) FROM images").fetchone()
     inputs = "".join(
         f"<input name={k} placeholder={k} value='{html.escape(v, quote=True)}'>" for k, v in values.items()
     )
-    cards = "".join(_row_html(r, ids[r["path"]]) for r in rows if r["path"] in ids)
+    cards = "".join(_row_html(r) for r in rows)
     nav = []
     if page > 0:
         nav.append(f"<a href='/?{urlencode({**params, 'page': page - 1})}'>previous</a>")
@@ -99,11 +102,14 @@ def _page(catalog: Catalog, params: dict[str, str]) -> str:
 
 def _drift_page(catalog: Catalog) -> str:
     report = drift(catalog, limit=50)
-    ids = dict(catalog.db.execute("SELECT path, id FROM images").fetchall())
+
+    def image_id(path: str) -> int:
+        return int(catalog.db.execute("SELECT id FROM images WHERE path = ?", (path,)).fetchone()[0])
+
     groups = []
     for g in report.recipes:
         firsts = [paths[0] for paths in g.variants.values()][:2]
-        link = f"/diff?pick={ids[firsts[0]]}&pick={ids[firsts[1]]}" if len(firsts) == 2 else ""
+        link = f"/diff?pick={image_id(firsts[0])}&pick={image_id(firsts[1])}" if len(firsts) == 2 else ""
         causes = "; ".join(f"{c.title} ({c.field})" for c in g.causes[:3]) or "nothing recorded differs"
         groups.append(
             f"<li>recipe {g.fingerprint[:16]}…: {len(g.variants)} pixel variants — {html.escape(causes)} "
@@ -143,14 +149,12 @@ def make_app(db: str | os.PathLike[str]) -> Any:
 
     async def api_images(request: Request) -> Response:
         params = dict(request.query_params)
-        kwargs: dict[str, Any] = {
-            k: (int(v) if k in ("seed", "steps") else v) for k, v in params.items() if k in _FILTERS and v
-        }
+        limit = params.get("limit", "")
         with opened() as cat:
             try:
-                rows = list(query(cat, Filters(**kwargs), limit=int(params.get("limit", PAGE_SIZE))))
-            except (CatalogError, ValueError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
+                rows = list(query(cat, _filters(params), limit=int(limit) if limit.isdigit() else PAGE_SIZE))
+            except CatalogError as exc:
+                return JSONResponse({"error": exc.message}, status_code=400)
         return JSONResponse(rows)
 
     def _path_of(cat: Catalog, image_id: int) -> str | None:

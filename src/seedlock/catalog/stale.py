@@ -32,7 +32,8 @@ def stale(catalog: Catalog, cache: HashCache) -> Iterator[StaleImage]:
     """Every catalogued image whose model or adapter files the model index does not hold by hash."""
     db = catalog.db
     verdicts: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
-    for image_id, path in db.execute("SELECT id, path FROM images WHERE fingerprint IS NOT NULL ORDER BY path"):
+    rows = db.execute("SELECT id, path, model_name FROM images WHERE fingerprint IS NOT NULL ORDER BY path").fetchall()
+    for image_id, path, model in rows:
         wanted: dict[tuple[str, str], dict[str, str]] = {}
         for role, name, form, value in db.execute(
             "SELECT role, name, form, value FROM hashes WHERE image_id = ?", (image_id,)
@@ -40,7 +41,6 @@ def stale(catalog: Catalog, cache: HashCache) -> Iterator[StaleImage]:
             wanted.setdefault((role, name), {})[form] = value
         for kind, name in db.execute("SELECT kind, name FROM adapters WHERE image_id = ?", (image_id,)):
             wanted.setdefault((kind, name), {})
-        model = db.execute("SELECT model_name FROM images WHERE id = ?", (image_id,)).fetchone()[0]
         if model:
             wanted.setdefault(("checkpoint", model), {})
         missing = []

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from seedlock.diff.prompt import PromptDiff
 
 
-def _bar(label: str, *columns: Any) -> Any:
+def progress_bar(label: str, *columns: Any) -> Any:
     """A transient rich progress bar on stderr with the given columns after the label and the bar."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -34,7 +34,7 @@ def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None] | No
         return
     from rich.progress import DownloadColumn, TransferSpeedColumn
 
-    bar = _bar(label, DownloadColumn(), TransferSpeedColumn())
+    bar = progress_bar(label, DownloadColumn(), TransferSpeedColumn())
     task = bar.add_task(label, total=total)
     with bar:
         yield lambda n: bar.advance(task, n)
@@ -48,7 +48,7 @@ def count_progress(total: int, label: str, *, minimum: int = 2) -> Iterator[Call
         return
     from rich.progress import MofNCompleteColumn
 
-    bar = _bar(label, MofNCompleteColumn())
+    bar = progress_bar(label, MofNCompleteColumn())
     task = bar.add_task(label, total=total)
     with bar:
         yield lambda: bar.advance(task)
@@ -62,7 +62,7 @@ def live_progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         return
     from rich.progress import MofNCompleteColumn
 
-    bar = _bar(label, MofNCompleteColumn())
+    bar = progress_bar(label, MofNCompleteColumn())
     task = bar.add_task(label, total=None)
     with bar:
         yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -12,8 +12,8 @@ import click
 import orjson
 
 from seedlock.cli._errors import EXIT_ERROR, error, handle_errors, message_for
-from seedlock.cli._output import summary_lines
-from seedlock.files import find_images
+from seedlock.cli._output import progress_bar, summary_lines
+from seedlock.files import find_images, usable_cpus
 from seedlock.readers import read
 from seedlock.record import Generator
 
@@ -27,72 +27,53 @@ def _line(obj: dict[str, Any]) -> str:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _one(path: str, stealth: str, raw: bool, mode: str) -> tuple[str | None, dict[str, Any] | None, int, str | None]:
-    """Read one file: (text output, JSON object for --json, status 0/1/2, error message)."""
+def _one(
+    path: str, stealth: str, raw: bool, mode: str, explain: bool = False
+) -> tuple[str | None, dict[str, Any] | None, int, str | None]:
+    """Read one file: (text output, JSON object for --json, status 0/1/2, error message).
+
+    With ``explain``, each field also names its source (the graph node of a ComfyUI file).
+    """
+    sources: dict[str, str] = {}
     try:
-        rec = read(path, stealth=stealth)
+        if explain:
+            from seedlock.readers import explain as explain_file
+
+            found = explain_file(path, stealth=stealth)
+            rec, sources = found.record, found.sources
+        else:
+            rec = read(path, stealth=stealth)
     except Exception as exc:
         msg = message_for(exc)
         err: dict[str, Any] = {"path": path, "generator": "none", "error": msg}
         return (_line(err) if mode == "jsonl" else None), err, 2, msg
     status = 1 if rec.generator in (Generator.NONE, Generator.C2PA) else 0
     if mode == "text":
-        return "\n".join(summary_lines(path, rec)) + "\n", None, status, None
+        lines = summary_lines(path, rec)
+        if explain:
+            lines += _explained(sources)
+        return "\n".join(lines) + "\n", None, status, None
     obj = rec.to_dict(include_raw=raw)
     obj["path"] = path
     obj["error"] = None
+    if explain:
+        obj["explain"] = sources
     if mode == "jsonl":
         return _line(obj), None, status, None
     return None, obj, status, None
 
 
-def _explain(paths: tuple[str, ...], recursive: bool, stealth: str, raw: bool, mode: str) -> None:
-    """``read --explain``: each record with the source of every field, one file at a time."""
-    from seedlock.readers import explain
-
-    listing = find_images(paths, recursive)
-    collected: list[dict[str, Any]] = []
-    worst = 1 if listing.empty or not listing.files else 0
-    for problem in listing.problems:
-        error(problem)
-    for path in listing.files:
-        try:
-            found = explain(path, stealth=stealth)
-        except Exception as exc:  # one line per file, the batch goes on
-            error(message_for(exc))
-            worst = 2
-            continue
-        if mode == "text":
-            click.echo("\n".join(summary_lines(path, found.record)))
-            if found.sources:
-                click.echo("  explained:")
-                for field, source in found.sources.items():
-                    click.echo(f"    {field:<16} <- {source}")
-            else:
-                click.echo("  explained:   (no graph: every field comes from the file's own text)")
-            continue
-        obj = found.record.to_dict(include_raw=raw)
-        obj.update(path=path, explain=found.sources)
-        if mode == "jsonl":
-            sys.stdout.write(_line(obj))
-        else:
-            collected.append(obj)
-    if mode == "json":
-        single = len(collected) == 1 and len(paths) == 1 and not os.path.isdir(paths[0])
-        sys.stdout.write(json.dumps(collected[0] if single else collected, ensure_ascii=False, indent=2) + "\n")
-    if worst:
-        raise SystemExit(EXIT_ERROR if worst == 2 else 1)
+def _explained(sources: dict[str, str]) -> list[str]:
+    if not sources:
+        return ["  explained:   (no graph: every field comes from the file's own text)"]
+    return ["  explained:", *(f"    {field:<16} <- {source}" for field, source in sources.items())]
 
 
-def _chunk(args: tuple[list[str], str, bool, str]) -> list[tuple[str | None, dict[str, Any] | None, int, str | None]]:
-    files, stealth, raw, mode = args
-    return [_one(p, stealth, raw, mode) for p in files]
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (a container's CPU set, not the host's count)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
+def _chunk(
+    args: tuple[list[str], str, bool, str, bool],
+) -> list[tuple[str | None, dict[str, Any] | None, int, str | None]]:
+    files, stealth, raw, mode, explain = args
+    return [_one(p, stealth, raw, mode, explain) for p in files]
 
 
 #: below this many files a second process costs more than it saves
@@ -101,20 +82,20 @@ _CHUNK = 128
 
 
 def _results(
-    files: list[str], stealth: str, raw: bool, mode: str, jobs: int
+    files: list[str], stealth: str, raw: bool, mode: str, jobs: int, explain: bool
 ) -> Iterator[tuple[str | None, dict[str, Any] | None, int, str | None]]:
     """Per-file results in input order; large batches use a process per core."""
     if jobs > 1 and len(files) >= PARALLEL_MIN_FILES:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        chunks = [(files[i : i + _CHUNK], stealth, raw, mode) for i in range(0, len(files), _CHUNK)]
+        chunks = [(files[i : i + _CHUNK], stealth, raw, mode, explain) for i in range(0, len(files), _CHUNK)]
         with ctx.Pool(jobs) as pool:
             for batch in pool.imap(_chunk, chunks):
                 yield from batch
         return
     for path in files:
-        yield _one(path, stealth, raw, mode)
+        yield _one(path, stealth, raw, mode, explain)
 
 
 @click.command("read")
@@ -148,9 +129,6 @@ def read_cmd(
     Exit status: 0 when every file had a record, 1 when some had no generation
     metadata, 2 when some could not be read (each gets one line on stderr).
     """
-    if explain:
-        _explain(paths, recursive, stealth, raw, "jsonl" if jsonl else "json" if as_json else "text")
-        return
     listing = find_images(paths, recursive)
     files = list(listing.files)
     for problem in listing.problems:
@@ -161,28 +139,20 @@ def read_cmd(
     if not files:
         raise SystemExit(EXIT_ERROR if listing.problems else 1)
     mode = "jsonl" if jsonl else "json" if as_json else "text"
-    jobs = jobs or min(_usable_cpus(), 8)
+    jobs = jobs or min(usable_cpus(), 8)
     worst = 1 if listing.empty else 0
     out = sys.stdout
     collected: list[dict[str, Any]] = []
     progress = None
     task = None
     if len(files) > 1 and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import MofNCompleteColumn
 
-        progress = Progress(
-            TextColumn("reading"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        progress = progress_bar("reading", MofNCompleteColumn())
         progress.start()
         task = progress.add_task("read", total=len(files))
     try:
-        for text, obj, status, msg in _results(files, stealth, raw, mode, jobs):
+        for text, obj, status, msg in _results(files, stealth, raw, mode, jobs, explain):
             worst = max(worst, status)
             if msg is not None:
                 if progress:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.diff.fields import RecordDiff, diff_records
-from seedlock.diff.pixels import PixelReport, compare_arrays, open_pair
+from seedlock.diff.pixels import PixelReport, compare_arrays, decode_pair
 from seedlock.diff.rules import Cause, diagnose
 from seedlock.diff.tokens import TokenDiff, diff_tokens
 from seedlock.errors import MissingExtra
@@ -72,9 +72,9 @@ def compare(
     d = diff_records(ra, rb)
     px, decoded = None, None
     if pixels and a_img and b_img:
-        img_a, img_b, hashes = open_pair(a, b, max_pixels=max_pixels)
-        px = compare_arrays(img_a, img_b, hashes=hashes)
-        decoded = (img_a, img_b) if keep_decoded else None
+        arr_a, arr_b, hashes = decode_pair(a, b, max_pixels=max_pixels)
+        px = compare_arrays(arr_a, arr_b, hashes=hashes)
+        decoded = (arr_a, arr_b) if keep_decoded else None
     tokens, note = None, ""
     if not d.prompt.equal:
         try:

@@ -441,10 +441,6 @@ def decode_pair(
     return arr_a, arr_b, (ha, hb)
 
 
-#: the pair as the comparison and the report use it
-open_pair = decode_pair
-
-
 def _with_opaque_alpha(rgb: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     out = np.empty((*rgb.shape[:2], 4), dtype=np.uint8)
     out[..., :3] = rgb

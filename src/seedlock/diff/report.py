@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seedlock.diff.compare import Comparison
-from seedlock.diff.pixels import Pixels, changed_text, open_pair, rows, shape_of, strips
+from seedlock.diff.pixels import Pixels, changed_text, decode_pair, rows, shape_of, strips
 from seedlock.diff.prompt import PromptDiff, visible
 from seedlock.files import atomic_write_bytes
 
@@ -172,7 +172,7 @@ def render_html(c: Comparison) -> str:
     vclass = "v-" + (c.pixels.verdict.replace(" ", "-") if c.pixels else "none")
     images = ""
     if c.pixels:
-        a, b = c.decoded if c.decoded is not None else open_pair(c.a_path, c.b_path, max_pixels=0)[:2]
+        a, b = c.decoded if c.decoded is not None else decode_pair(c.a_path, c.b_path, max_pixels=0)[:2]
         factor = _factor(a)
         ua, ub = (
             _png_uri(_display(a, factor)),

@@ -66,8 +66,7 @@ _TEXT_SETTINGS = frozenset(
     {"delimiter", "separator", "clip", "action", "tidy_tags", "mode", "clean_whitespace", "seed", "style", "log_prompt"}
 )
 #: inputs of a detailer (a second sampling on crops of the image): post-processing, not a pass
-_DETAILER_INPUTS = ("guide_size", "bbox_detector", "segm_detector_opt", "bbox_threshold", "detailer_pipe")
-_DETAILER_SET = frozenset(_DETAILER_INPUTS)
+_DETAILER_INPUTS = frozenset({"guide_size", "bbox_detector", "segm_detector_opt", "bbox_threshold", "detailer_pipe"})
 #: what a sampler samples: a model, conditioning, a latent, or a bundle of them
 _SUBJECT_SET = frozenset({"model", "positive", "latent_image", "latent", "samples", *PIPE_INPUTS})
 #: node types whose output is the image and nothing to interpret
@@ -123,7 +122,7 @@ class _Pass:
     upstream: str | None = None
     kind: str = "txt2img"
     batch_size: int | None = None
-    #: field -> "node-id ClassType" that gave it (seedlock read --explain)
+    #: field -> id of the node that gave it (seedlock read --explain names them)
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -146,7 +145,7 @@ class Graph:
         self.visited: set[str] = set()
         #: text encoder nodes, in the order their text was taken
         self.text_nodes: list[str] = []
-        #: record field -> the node that gave it (seedlock read --explain)
+        #: record field -> id of the node that gave it (seedlock read --explain)
         self.explained: dict[str, str] = {}
         #: node types whose text output is made at run time (so the prompt is not in the graph)
         self.generated_text: list[str] = []
@@ -472,7 +471,7 @@ def _is_sampler(n: dict[str, Any]) -> bool:
         return True
     ins = n.get("inputs", {})
     # every sampler has steps; most nodes do not, so this one test settles them
-    if "steps" not in ins or ct == "KSamplerSelect" or not _DETAILER_SET.isdisjoint(ins):
+    if "steps" not in ins or ct == "KSamplerSelect" or not _DETAILER_INPUTS.isdisjoint(ins):
         return False
     if "KSampler" in ct and ("latent_image" in ins or "latent" in ins):
         return True
@@ -582,22 +581,21 @@ def _depth(passes: dict[str, _Pass], nid: str) -> int:
 
 
 def record_from_graph(
-    graph: dict[str, Any],
-    raw: RawMetadata,
-    *,
-    generator: Generator = Generator.COMFYUI,
-    _graphs: list[Graph] | None = None,
+    graph: dict[str, Any], raw: RawMetadata, *, generator: Generator = Generator.COMFYUI
 ) -> GenerationRecord:
     """Build a record from a ComfyUI API graph (also used by SwarmUI/TensorArt/Civitai).
 
     Every graph gives a record: without a recognisable sampler, the values its nodes carry.
     """
+    return _walk_graph(graph, raw, generator)[0]
+
+
+def _walk_graph(graph: dict[str, Any], raw: RawMetadata, generator: Generator) -> tuple[GenerationRecord, Graph]:
+    """The record, and the walked graph (which node gave which field)."""
     g = Graph(graph)
-    if _graphs is not None:
-        _graphs.append(g)
     g.sampler_ids = {nid for nid, n in g.nodes.items() if _is_sampler(n)}
     if not g.sampler_ids:
-        return _partial_record(g, raw, generator)
+        return _partial_record(g, raw, generator), g
     passes = {nid: _read_sampler(g, nid) for nid in sorted(g.sampler_ids, key=g.order.__getitem__)}
     # sizes flow down chains (a refiner pass works at its upstream's size)
     for nid in sorted(passes, key=lambda k: _depth(passes, k)):
@@ -662,7 +660,7 @@ def record_from_graph(
     if g.generated_text:
         kinds = ", ".join(sorted(set(g.generated_text)))
         warnings += (f"part of the prompt is written at run time by {kinds}; it is not in the graph",)
-    return GenerationRecord.from_passes(
+    rec = GenerationRecord.from_passes(
         tuple(out_passes),
         generator=generator,
         generator_name="ComfyUI",
@@ -682,6 +680,7 @@ def record_from_graph(
         raw=dict(raw.fields),
         warnings=warnings,
     )
+    return rec, g
 
 
 #: node types read by the scans of the whole graph (VAE, post-processing), not by a walk
@@ -845,11 +844,7 @@ def parse_with_sources(raw: RawMetadata) -> tuple[GenerationRecord, dict[str, st
 
 
 def _record_and_sources(graph: dict[str, Any], raw: RawMetadata) -> tuple[GenerationRecord, dict[str, str]]:
-    holder: list[Graph] = []
-    rec = record_from_graph(graph, raw, _graphs=holder)
-    if not holder:
-        return rec, {}
-    g = holder[0]
+    rec, g = _walk_graph(graph, raw, Generator.COMFYUI)
     sources: dict[str, str] = {}
     for name, nid in g.explained.items():
         if nid not in g.nodes:
@@ -872,7 +867,7 @@ def _fill_from_infotext(rec: GenerationRecord, raw: RawMetadata) -> GenerationRe
 
     try:
         a = record_from_infotext(text, raw)
-    except (ValueError, TypeError, KeyError):
+    except ValueError:  # not A1111 text after all; a reader bug would surface, not hide here
         return rec
     changes: dict[str, Any] = {}
     for name in ("prompt", "negative_prompt", "seed", "steps", "cfg_scale", "sampler", "scheduler", "width", "height"):
