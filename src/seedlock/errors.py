@@ -149,3 +149,35 @@ class MissingExtra(SeedlockError, ImportError):
         )
         self.extra = extra
         self.package = package
+
+
+class ServiceError(SeedlockError, RuntimeError):
+    """A server (a hosted API, a ComfyUI) refused a request, failed it, or could not be reached.
+
+    ``service`` names it (``replicate``, ``comfyui``), ``status`` is the HTTP status where
+    there was one, and ``url`` the address with every secret taken out.
+    """
+
+    def __init__(
+        self, message: str, *, service: str, status: int | None = None, url: str | None = None, path: str | None = None
+    ) -> None:
+        super().__init__(message, path=path)
+        self.service = service
+        self.status = status
+        self.url = url
+
+
+class ContentFiltered(ServiceError):
+    """The provider's content filter withheld or blanked an output."""
+
+
+class RunRefused(SeedlockError, ValueError):
+    """A request or graph is not sent, because what it would give cannot be reproduced or cannot be sent.
+
+    ``needs`` says what would let it run, in library terms: ``allow-unpinned`` (consent
+    to an unpinned or hidden-pass request), ``key:NAME`` (that environment variable).
+    """
+
+    def __init__(self, message: str, *, needs: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.needs = needs

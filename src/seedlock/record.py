@@ -57,6 +57,8 @@ class Generator(str, Enum):
     CIVITAI = "civitai"
     MIDJOURNEY = "midjourney"
     IDEOGRAM = "ideogram"
+    #: a hosted API call made by ``seedlock api run`` (the provider is ``generator_name``)
+    HOSTED = "hosted"
     SEEDLOCK = "seedlock"
     C2PA = "c2pa"
     UNKNOWN = "unknown"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+import seedlock
+from seedlock.cli import cli
 from seedlock.diff.compare import compare
 from seedlock.readers import read
 
@@ -64,3 +68,34 @@ def test_ideogram_exif_make_names_the_provider(tmp_path: Path) -> None:
     rec = read(p)
     assert rec.generator.value == "ideogram" and rec.seed is None
     assert any("no seed" in w for w in rec.warnings)
+
+
+CHATGPT = "sd-metadata/c2pa/png/chatgpt-image2.png"
+
+
+def test_c2pa_fixture_reads_to_its_provider_and_agent(images: Path) -> None:
+    rec = seedlock.read(images / CHATGPT)
+    assert rec.generator.value == "c2pa"
+    assert rec.provenance is not None
+    assert rec.provenance["claim_generator"] == "OpenAI Media Service API"
+    assert rec.provenance["software_agent"] == "gpt-image"
+    assert rec.provenance["digital_source_type"].endswith("trainedAlgorithmicMedia")
+
+
+def test_c2pa_signature_checked_by_the_official_sdk(images: Path, tmp_path: Path) -> None:
+    pytest.importorskip("c2pa", reason="the c2pa extra (c2pa-python) is not installed")
+    rec = seedlock.read(images / CHATGPT, check_c2pa=True)
+    check = rec.provenance["validation"]  # type: ignore[index]
+    assert check["signer"] == "OpenAI OpCo, LLC"
+    assert check["claim_generator"] == "OpenAI Media Service API"
+    assert "assertion.dataHash.mismatch" not in {c["code"] for c in check["codes"]}
+    # one flipped pixel byte breaks the hard binding, and the SDK says so
+    data = bytearray((images / CHATGPT).read_bytes())
+    data[data.find(b"IDAT") + 40] ^= 0xFF
+    bad = tmp_path / "tampered.png"
+    bad.write_bytes(bytes(data))
+    check = seedlock.read(bad, check_c2pa=True).provenance["validation"]  # type: ignore[index]
+    assert check["state"] == "Invalid"
+    assert "assertion.dataHash.mismatch" in {c["code"] for c in check["codes"]}
+    out = CliRunner().invoke(cli, ["read", "--check-c2pa", str(bad)])
+    assert "C2PA signature: Invalid, signed by OpenAI OpCo, LLC" in out.stdout

@@ -14,6 +14,7 @@ from seedlock.errors import (
     OutputKindMismatch,
     PixelBudgetExceeded,
     ReplayRefused,
+    RunRefused,
     SeedlockError,
 )
 
@@ -33,6 +34,11 @@ def hint_for(exc: BaseException) -> str | None:
             return f"pass --lora {name}=PATH, or run seedlock model scan on the folder that holds it"
         if exc.needs == "other-model":
             return "pass --allow-other-model to run it anyway (the result is marked approximate)"
+    if isinstance(exc, RunRefused) and exc.needs:
+        if exc.needs == "allow-unpinned":
+            return "pin it as the findings say, or pass --allow-unpinned to send it anyway (the record says so)"
+        if exc.needs.startswith("key:"):
+            return f"export {exc.needs.split(':', 1)[1]}=... (it is read from the environment and never stored)"
     if isinstance(exc, PixelBudgetExceeded):
         return f"pass --max-pixels {exc.pixels} (or more) to compare it anyway"
     if isinstance(exc, OutputKindMismatch):

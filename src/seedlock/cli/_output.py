@@ -93,6 +93,14 @@ def summary_lines(path: str, rec: GenerationRecord) -> list[str]:
                 f"  C2PA provenance: {rec.provenance.get('claim_generator')} "
                 f"({rec.provenance.get('software_agent') or 'unknown agent'})"
             )
+            check = rec.provenance.get("validation")
+            if isinstance(check, dict):
+                failed = ", ".join(str(c.get("code")) for c in check.get("codes") or [])
+                lines.append(
+                    f"  C2PA signature: {check.get('state')}"
+                    + (f", signed by {check['signer']}" if check.get("signer") else "")
+                    + (f" ({failed})" if failed else "")
+                )
         return lines
     tool = rec.generator_name or rec.generator.value
     if rec.generator_version:

@@ -28,7 +28,7 @@ def _line(obj: dict[str, Any]) -> str:
 
 
 def _one(
-    path: str, stealth: str, raw: bool, mode: str, explain: bool = False
+    path: str, stealth: str, raw: bool, mode: str, explain: bool = False, check_c2pa: bool = False
 ) -> tuple[str | None, dict[str, Any] | None, int, str | None]:
     """Read one file: (text output, JSON object for --json, status 0/1/2, error message).
 
@@ -42,7 +42,7 @@ def _one(
             found = explain_file(path, stealth=stealth)
             rec, sources = found.record, found.sources
         else:
-            rec = read(path, stealth=stealth)
+            rec = read(path, stealth=stealth, check_c2pa=check_c2pa)
     except Exception as exc:
         msg = message_for(exc)
         err: dict[str, Any] = {"path": path, "generator": "none", "error": msg}
@@ -70,10 +70,10 @@ def _explained(sources: dict[str, str]) -> list[str]:
 
 
 def _chunk(
-    args: tuple[list[str], str, bool, str, bool],
+    args: tuple[list[str], str, bool, str, bool, bool],
 ) -> list[tuple[str | None, dict[str, Any] | None, int, str | None]]:
-    files, stealth, raw, mode, explain = args
-    return [_one(p, stealth, raw, mode, explain) for p in files]
+    files, stealth, raw, mode, explain, check_c2pa = args
+    return [_one(p, stealth, raw, mode, explain, check_c2pa) for p in files]
 
 
 #: below this many files a second process costs more than it saves
@@ -82,20 +82,20 @@ _CHUNK = 128
 
 
 def _results(
-    files: list[str], stealth: str, raw: bool, mode: str, jobs: int, explain: bool
+    files: list[str], stealth: str, raw: bool, mode: str, jobs: int, explain: bool, check_c2pa: bool = False
 ) -> Iterator[tuple[str | None, dict[str, Any] | None, int, str | None]]:
     """Per-file results in input order; large batches use a process per core."""
     if jobs > 1 and len(files) >= PARALLEL_MIN_FILES:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        chunks = [(files[i : i + _CHUNK], stealth, raw, mode, explain) for i in range(0, len(files), _CHUNK)]
+        chunks = [(files[i : i + _CHUNK], stealth, raw, mode, explain, check_c2pa) for i in range(0, len(files), _CHUNK)]
         with ctx.Pool(jobs) as pool:
             for batch in pool.imap(_chunk, chunks):
                 yield from batch
         return
     for path in files:
-        yield _one(path, stealth, raw, mode, explain)
+        yield _one(path, stealth, raw, mode, explain, check_c2pa)
 
 
 @click.command("read")
@@ -113,6 +113,9 @@ def _results(
 )
 @click.option("-j", "--jobs", type=int, default=0, help="Worker processes for large batches (default: one per core).")
 @click.option("--explain", is_flag=True, help="Also say which graph node gave each field (ComfyUI files).")
+@click.option(
+    "--check-c2pa", is_flag=True, help="Validate C2PA signatures with the official SDK (pip install 'seedlock[c2pa]')."
+)
 @handle_errors
 def read_cmd(
     paths: tuple[str, ...],
@@ -123,6 +126,7 @@ def read_cmd(
     stealth: str,
     jobs: int,
     explain: bool,
+    check_c2pa: bool,
 ) -> None:
     """Read the generation record embedded in images (PNG, JPEG, WebP) or folders of them.
 
@@ -152,7 +156,7 @@ def read_cmd(
         progress.start()
         task = progress.add_task("read", total=len(files))
     try:
-        for text, obj, status, msg in _results(files, stealth, raw, mode, jobs, explain):
+        for text, obj, status, msg in _results(files, stealth, raw, mode, jobs, explain, check_c2pa):
             worst = max(worst, status)
             if msg is not None:
                 if progress:

@@ -204,12 +204,14 @@ def parse_raw(raw: RawMetadata, *, path: str | None = None) -> GenerationRecord:
     )
 
 
-def read(path: str | os.PathLike[str], *, stealth: str = "auto") -> GenerationRecord:
+def read(path: str | os.PathLike[str], *, stealth: str = "auto", check_c2pa: bool = False) -> GenerationRecord:
     """Read the generation record embedded in an image file.
 
     Args:
         path: a PNG, JPEG or WebP file.
         stealth: ``auto`` (scan pixel LSBs only when nothing else is found), ``always`` or ``never``.
+        check_c2pa: validate a C2PA manifest's signature with the official SDK (the ``c2pa``
+            extra); the verdict goes into ``provenance["validation"]``.
 
     Returns:
         The record; ``generator`` is ``none`` when the file carries no generation metadata.
@@ -221,10 +223,15 @@ def read(path: str | os.PathLike[str], *, stealth: str = "auto") -> GenerationRe
     spath = os.fspath(path)
     raw = extract(spath, stealth=stealth)
     try:
-        return parse_raw(raw, path=spath)
+        rec = parse_raw(raw, path=spath)
     except SeedlockError as exc:
         exc.path = exc.path or spath
         raise
+    if check_c2pa and rec.provenance:
+        from seedlock.extract.c2pa_check import validate
+
+        rec = rec.replace(provenance={**rec.provenance, "validation": validate(spath)})
+    return rec
 
 
 @dataclass(frozen=True)

@@ -35,4 +35,6 @@ class SeedlockReader:
         if not isinstance(data, dict):
             raise fail(self.name, "seedlock record is not a JSON object")
         rec = GenerationRecord.from_dict(data)
-        return rec.replace(generator=Generator.SEEDLOCK, raw=dict(raw.fields))
+        # a hosted call's record keeps its family: the provider made the pixels, seedlock only wrote them down
+        kept = rec.generator if rec.generator is Generator.HOSTED else Generator.SEEDLOCK
+        return rec.replace(generator=kept, raw=dict(raw.fields))
