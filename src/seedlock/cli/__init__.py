@@ -31,6 +31,7 @@ class _LazyGroup(click.Group):
         "model": ("seedlock.cli.model", "model_group"),
         "catalog": ("seedlock.cli.catalog", "catalog_group"),
         "api": ("seedlock.cli.api", "api_group"),
+        "comfy": ("seedlock.cli.comfy", "comfy_group"),
         "generate": ("seedlock.cli.replay", "generate_cmd"),
         "replay": ("seedlock.cli.replay", "replay_cmd"),
         "verify": ("seedlock.cli.replay", "verify_cmd"),
