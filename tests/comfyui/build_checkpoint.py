@@ -24,13 +24,12 @@ def main() -> None:
     import comfy.options
 
     comfy.options.enable_args_parsing()
-    import torch
-    from safetensors.torch import save_file
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     import comfy.ops
+    import torch
     from comfy.ldm.models.autoencoder import AutoencoderKL
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     with torch.device("meta"):

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.comfyui.conftest import LORA, txt2img
 
 import seedlock
 from seedlock.cli import cli
 from seedlock.comfyui.client import ComfyClient
 from seedlock.comfyui.graph import LoadedGraph
 from seedlock.comfyui.runs import cold_run
-from tests.comfyui.conftest import LORA, txt2img
 
 pytestmark = pytest.mark.comfyui
 
