@@ -10,15 +10,11 @@ reason, unless ``SEEDLOCK_REQUIRE_COMFYUI=1`` (CI), where that is a failure.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.comfyui.server import install, start
 
 ROOT = Path(__file__).resolve().parents[2]
 CKPT = "tiny-sd15.safetensors"
@@ -35,67 +31,28 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"no real ComfyUI: {reason}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def comfy_home() -> Path:
     """The installed ComfyUI, venv and models (installed on first use)."""
-    setup = ROOT / "tests" / "comfyui" / "setup_comfyui.sh"
     try:
-        done = subprocess.run(["bash", str(setup), str(_cache())], capture_output=True, text=True, timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _unavailable(f"setup did not finish ({exc})")
-    if done.returncode != 0:
-        _unavailable(f"setup failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
-    return _cache() / "comfyui"
+        return install(_cache())
+    except RuntimeError as exc:
+        _unavailable(str(exc))
+        raise
 
 
 @pytest.fixture(scope="session")
 def comfy_server(comfy_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a running ComfyUI on CPU, two threads (bit-identical across processes at a fixed count)."""
-    port = _free_port()
-    work = tmp_path_factory.mktemp("comfy-server")
-    for sub in ("output", "input", "temp", "user"):
-        (work / sub).mkdir()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
-    log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(comfy_home / "venv" / "bin" / "python"), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-         "--disable-auto-launch", "--extra-model-paths-config", str(comfy_home / "extra_model_paths.yaml"),
-         "--output-directory", str(work / "output"), "--input-directory", str(work / "input"),
-         "--temp-directory", str(work / "temp"), "--user-directory", str(work / "user"),
-         "--database-url", "sqlite:///:memory:"],
-        cwd=comfy_home / "ComfyUI", env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
     try:
-        while True:
-            if proc.poll() is not None:
-                tail = (work / "server.log").read_text(errors="replace")[-800:]
-                _unavailable(f"the server exited with {proc.returncode}: {tail}")
-            try:
-                if httpx.get(f"{url}/system_stats", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                _unavailable("the server did not answer within 180 s")
-            time.sleep(0.5)
-        yield url
+        server = start(comfy_home, tmp_path_factory.mktemp("comfy-server"))
+    except RuntimeError as exc:
+        _unavailable(str(exc))
+        raise
+    try:
+        yield server.url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
