@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from tests.comfyui.conftest import txt2img  # noqa: E402
+from tests.comfyui.server import install, start  # noqa: E402
 
 from seedlock.comfyui.client import ComfyClient  # noqa: E402
 from seedlock.comfyui.graph import LoadedGraph, knobs  # noqa: E402
 from seedlock.comfyui.verify import verify  # noqa: E402
-from tests.comfyui.conftest import txt2img  # noqa: E402
-from tests.comfyui.server import install, start  # noqa: E402
 
 
 def by_hand(url: str, graph: dict[str, Any], free: bool) -> float:
