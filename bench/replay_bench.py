@@ -1,9 +1,17 @@
-"""Generate, replay and verify times on the tiny model, and the cost of deterministic mode.
+"""Generate, replay and verify times on the tiny model, and the cost of deterministic mode;
+with --comfyui, seedlock's replay of a ComfyUI PNG against the ComfyUI server's own time.
 
 Each figure is the best of --repeat runs in one process after a warm-up, measured side
 by side: deterministic mode on and off alternate so that machine load hits both alike.
 
+With --comfyui the real ComfyUI of the tests is started (tests/comfyui/setup_comfyui.sh; its
+start-up excluded), both on 2 CPU threads: the server runs the graph (its execution time from
+/history: the sampler and decode, with the model loaded once, cache dropped before each run)
+and seedlock replays the PNG it saved (graph, text encoder, sampler, decode, pixel compare,
+model loaded once); the goal is seedlock no slower.
+
     python bench/replay_bench.py [--repeat 5] [--steps 20] [--size 64]
+    python bench/replay_bench.py --comfyui [--repeat 5] [--steps 20] [--size 64]
 """
 
 from __future__ import annotations
@@ -14,12 +22,67 @@ import time
 from pathlib import Path
 
 
+def comfyui(args: argparse.Namespace) -> None:
+    import statistics
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    from tests.comfyui.conftest import CKPT, txt2img
+    from tests.comfyui.server import install, start
+
+    from seedlock.comfyui.client import ComfyClient
+    from seedlock.replay.comfy_replay import replay_comfy
+
+    home = install(root / ".test-cache")
+    ckpt = home / "models" / "checkpoints" / CKPT
+    work = Path(tempfile.mkdtemp(prefix="seedlock-replay-bench-"))
+    server = start(home, work / "server", threads=2)
+    rows: list[tuple[str, float, float, float, float]] = []
+    try:
+        with ComfyClient(server.url) as client:
+            for sampler, scheduler in (("euler", "normal"), ("dpmpp_2m", "karras"), ("heun", "normal")):
+                g = txt2img(steps=args.steps, size=args.size, sampler=sampler)
+                g["3"]["inputs"]["scheduler"] = scheduler
+                t = time.perf_counter()
+                first = client.run(g)
+                server_cold = time.perf_counter() - t
+                png = work / f"{sampler}.png"
+                png.write_bytes(first.images[0].data)
+                t = time.perf_counter()
+                rep = replay_comfy(png, model=ckpt, threads=2)
+                seedlock_cold = time.perf_counter() - t
+                assert rep.identical, rep.summary
+                server_s: list[float] = []
+                seedlock_s: list[float] = []
+                for _ in range(args.repeat):
+                    client.free()  # the node cache only: the model stays loaded, as in seedlock's process
+                    run = client.run(g)
+                    server_s.append(run.server_seconds or run.wall_seconds)
+                    t = time.perf_counter()
+                    replay_comfy(png, model=ckpt, threads=2)
+                    seedlock_s.append(time.perf_counter() - t)
+                rows.append((f"{sampler}/{scheduler}", server_cold, seedlock_cold,
+                             statistics.median(server_s), statistics.median(seedlock_s)))  # fmt: skip
+    finally:
+        server.stop()
+    print(f"ComfyUI PNG replay, {args.size}x{args.size}, {args.steps} steps, CPU 2 threads, medians of {args.repeat}")
+    print(f"  {'graph':<18} {'ComfyUI first':>14} {'seedlock first':>15} {'ComfyUI':>9} {'seedlock':>9} {'ratio':>7}")
+    for name, sc, lc, s_med, l_med in rows:
+        print(f"  {name:<18} {sc:13.2f}s {lc:14.2f}s {s_med:8.2f}s {l_med:8.2f}s {l_med / s_med:6.2f}x")
+    print("  (first: model load included; ratio: seedlock / ComfyUI, goal <= 1.0x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--comfyui", action="store_true", help="replay a real ComfyUI's PNG against the server's time")
     args = ap.parse_args()
+    if args.comfyui:
+        comfyui(args)
+        return
 
     from seedlock.cli.replay import _quiet
 

@@ -168,6 +168,14 @@ def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: P
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also save the regenerated image."
 )
+@click.option(
+    "--profile",
+    type=click.Choice(["auto", "comfyui", "seedlock"]),
+    default="auto",
+    show_default=True,
+    help="Whose numerics to follow: auto picks comfyui for an image with a ComfyUI graph.",
+)
+@click.option("--threads", type=int, help="CPU threads (ComfyUI's bits depend on the count it ran with).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def replay_cmd(
@@ -177,6 +185,8 @@ def replay_cmd(
     allow_other_model: bool,
     device: str,
     output: Path | None,
+    profile: str,
+    threads: int | None,
     as_json: bool,
 ) -> None:
     """Regenerate IMAGE from its embedded record and compare pixels.
@@ -185,6 +195,12 @@ def replay_cmd(
     differ (with the explanation), 2 when the record cannot be replayed (with the reason).
     """
     _need_extra()
+    if profile != "seedlock":
+        from seedlock.replay.comfy_replay import comfy_graph_of
+
+        if profile == "comfyui" or comfy_graph_of(image) is not None:
+            _replay_comfy(image, model, output, threads, as_json)
+            return
     from seedlock.replay.recipe import parse_lora_spec
     from seedlock.replay.replay import replay
     from seedlock.replay.run import quiet_libraries
@@ -209,6 +225,33 @@ def replay_cmd(
         emit_json(rep.to_dict())
     else:
         click.echo(rep.render())
+    raise SystemExit(0 if rep.identical else 1)
+
+
+def _replay_comfy(image: Path, model: Path | None, output: Path | None, threads: int | None, as_json: bool) -> None:
+    from seedlock.replay.comfy_replay import replay_comfy
+    from seedlock.replay.run import quiet_libraries
+
+    quiet_libraries()
+    if output:
+        check_output(output, [image, *(p for p in (model,) if p)], kind="png")
+    rep = replay_comfy(image, model=model, threads=threads)
+    if output:
+        import io
+
+        from PIL import Image
+
+        from seedlock.files import atomic_write_bytes
+
+        buf = io.BytesIO()
+        Image.fromarray(rep.pixels, "RGB").save(buf, "PNG")
+        atomic_write_bytes(output, buf.getvalue())
+    if as_json:
+        emit_json(rep.to_dict())
+    else:
+        click.echo(f"{image}: {rep.summary} (ComfyUI numerics, {rep.seconds:.1f} s)")
+        for name, path in rep.models.items():
+            click.echo(f"  {name}: {path}")
     raise SystemExit(0 if rep.identical else 1)
 
 

@@ -39,6 +39,8 @@ class ColdRun:
     hashes: tuple[str, ...]
     #: sampler nodes the server served from its cache (a run that proves nothing)
     cached_samplers: tuple[str, ...] = field(default=())
+    #: runs discarded because the server answered them from its cache despite the free
+    discarded: int = 0
 
 
 def pixel_hashes(outcome: RunOutcome) -> tuple[str, ...]:
@@ -64,12 +66,22 @@ def cold_run(
     free: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ColdRun:
-    """Run ``graph`` after dropping the server's cache; note any sampler served from cache anyway."""
-    if free:
-        client.free()
-    outcome = client.run(graph, workflow, on_progress=on_progress)
-    cached = tuple(n for n in outcome.cached if n in graph and graph[n]["class_type"] in SAMPLER_TYPES)
-    return ColdRun(outcome, pixel_hashes(outcome), cached)
+    """Run ``graph`` after dropping the server's cache; note any sampler served from cache anyway.
+
+    ComfyUI's worker applies a ``/free`` only after the prompt it is about to run when one is
+    already queued, so a run just after a free can still be served from cache. Such a run is
+    never counted: the cache is dropped again (by then the flag has been applied) and the
+    graph run again, up to ``tries`` times; what stays cached is reported.
+    """
+    tries = 3 if free else 1
+    for attempt in range(tries):
+        if free:
+            client.free()
+        outcome = client.run(graph, workflow, on_progress=on_progress)
+        cached = tuple(n for n in outcome.cached if n in graph and graph[n]["class_type"] in SAMPLER_TYPES)
+        if not cached:
+            break
+    return ColdRun(outcome, pixel_hashes(outcome), cached, attempt)
 
 
 def model_files(graph: Mapping[str, Any], models: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:

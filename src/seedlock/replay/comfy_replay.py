@@ -1,0 +1,120 @@
+"""``seedlock replay`` of a ComfyUI image: its own graph run by seedlock, compared with its pixels.
+
+The graph is the image's ``prompt`` chunk. Checkpoints are found by ``--model`` or, by file
+name, in seedlock's model index (``seedlock model scan``). The verdict is bit-identical,
+within N levels (the largest difference of any channel, with PSNR), or different.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seedlock.errors import ReplayRefused
+
+__all__ = ["ComfyReplay", "comfy_graph_of", "replay_comfy"]
+
+
+@dataclass
+class ComfyReplay:
+    image: str
+    verdict: str
+    max_abs_diff: int
+    psnr: float
+    seconds: float
+    pixels: Any = field(repr=False, default=None)
+    trace: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def identical(self) -> bool:
+        return self.verdict == "bit-identical"
+
+    @property
+    def summary(self) -> str:
+        if self.identical:
+            return "bit-identical"
+        if self.verdict == "different":
+            return f"different (max difference {self.max_abs_diff}/255, PSNR {self.psnr:.1f} dB)"
+        return f"within {self.max_abs_diff} level{'s' if self.max_abs_diff != 1 else ''} (PSNR {self.psnr:.1f} dB)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "profile": "comfyui",
+            "identical": self.identical,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "max_abs_diff": self.max_abs_diff,
+            "psnr": None if self.psnr == float("inf") else round(self.psnr, 4),
+            "seconds": round(self.seconds, 3),
+            "models": self.models,
+            "trace": self.trace,
+        }
+
+
+def comfy_graph_of(image: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The API graph in an image's ``prompt`` chunk, or None."""
+    from seedlock.extract import extract
+
+    text = extract(image, stealth="never").fields.get("prompt")
+    if not text or '"class_type"' not in text:
+        return None
+    try:
+        graph = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(graph, dict) or not all(isinstance(n, dict) and "class_type" in n for n in graph.values()):
+        return None
+    return graph
+
+
+def _resolver(model: str | os.PathLike[str] | None, found: dict[str, str]) -> Any:
+    def resolve(name: str) -> str:
+        if model is not None:
+            found[name] = os.fspath(model)
+            return found[name]
+        from seedlock.pin.cache import HashCache
+
+        with HashCache() as cache:
+            rows = [str(r[0]) for r in cache.db.execute("SELECT path FROM models").fetchall()]
+        norm = name.replace("\\", "/")
+        hit = next((p for p in rows if p.endswith("/" + norm)), None) or next(
+            (p for p in rows if Path(p).name == Path(norm).name), None
+        )
+        if hit is None or not Path(hit).is_file():
+            raise ReplayRefused(f"checkpoint {name} is not in the model index", needs="model")
+        found[name] = hit
+        return hit
+
+    return resolve
+
+
+def replay_comfy(
+    image: str | os.PathLike[str], *, model: str | os.PathLike[str] | None = None, threads: int | None = None
+) -> ComfyReplay:
+    """Run the image's graph with ComfyUI's numerics and compare with its pixels.
+
+    Raises:
+        ReplayRefused: no graph in the image, a node or sampler not mirrored, no checkpoint.
+    """
+    from seedlock.diff.pixels import compare_arrays, decode
+    from seedlock.replay.comfy_graph import run_graph
+
+    graph = comfy_graph_of(image)
+    if graph is None:
+        raise ReplayRefused("the image carries no ComfyUI graph (prompt chunk)", path=str(image))
+    found: dict[str, str] = {}
+    run = run_graph(graph, _resolver(model, found), threads=threads)
+    if not run.images:
+        raise ReplayRefused("the graph saves no image", path=str(image))
+    first = run.images[sorted(run.images)[0]]
+    original = decode(Path(image), "RGB")
+    px = compare_arrays(original, first)
+    verdict = px.verdict
+    if verdict == "visually indistinguishable":
+        verdict = "within levels"
+    return ComfyReplay(str(image), verdict, px.max_abs_diff, px.psnr, run.seconds, first, run.trace, found)
