@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from tests.comfyui.conftest import CKPT, txt2img
 
 from seedlock.cli import cli
 from seedlock.comfyui.client import ComfyClient
-from tests.comfyui.conftest import CKPT, txt2img
 
 pytestmark = pytest.mark.comfyui
 

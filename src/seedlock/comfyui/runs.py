@@ -73,15 +73,16 @@ def cold_run(
     never counted: the cache is dropped again (by then the flag has been applied) and the
     graph run again, up to ``tries`` times; what stays cached is reported.
     """
-    tries = 3 if free else 1
-    for attempt in range(tries):
+    discarded = 0
+    while True:
         if free:
             client.free()
         outcome = client.run(graph, workflow, on_progress=on_progress)
         cached = tuple(n for n in outcome.cached if n in graph and graph[n]["class_type"] in SAMPLER_TYPES)
-        if not cached:
+        if not cached or not free or discarded == 2:
             break
-    return ColdRun(outcome, pixel_hashes(outcome), cached, attempt)
+        discarded += 1
+    return ColdRun(outcome, pixel_hashes(outcome), cached, discarded)
 
 
 def model_files(graph: Mapping[str, Any], models: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
