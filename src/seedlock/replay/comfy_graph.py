@@ -39,6 +39,10 @@ class GraphRun:
 
 #: the last checkpoint loaded, by (path, size, mtime): a batch of replays loads it once
 _LOADED: dict[tuple[str, int, int], Any] = {}
+#: prompt encodings of the loaded checkpoint, as ComfyUI keeps a text encoder's output for
+#: unchanged inputs (a pure function of the weights, the text and the layer)
+_ENCODED: dict[tuple[int, str, int], Any] = {}
+_TOKENIZER: list[Any] = []
 
 
 def _cached_model(path: str | os.PathLike[str], load: Callable[[str | os.PathLike[str]], Any]) -> Any:
@@ -46,6 +50,7 @@ def _cached_model(path: str | os.PathLike[str], load: Callable[[str | os.PathLik
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
     if key not in _LOADED:
         _LOADED.clear()
+        _ENCODED.clear()
         _LOADED[key] = load(path)
     return _LOADED[key]
 
@@ -88,16 +93,14 @@ def run_graph(
     cache: dict[str, tuple[Any, ...]] = {}
     models: dict[str, Any] = {}
     ms = cs.ModelSampling()
-    tok: list[Any] = []
-
     def tokenizer() -> Any:
-        if not tok:
+        if not _TOKENIZER:
             from transformers import CLIPTokenizer
 
             from seedlock.replay.configs import config_folder
 
-            tok.append(CLIPTokenizer.from_pretrained(str(config_folder("sd1") / "tokenizer")))
-        return tok[0]
+            _TOKENIZER.append(CLIPTokenizer.from_pretrained(str(config_folder("sd1") / "tokenizer")))
+        return _TOKENIZER[0]
 
     def value(v: Any) -> Any:
         if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int):
@@ -121,7 +124,13 @@ def run_graph(
             out = ((m, int(ins["stop_at_clip_layer"])),)
         elif ct == "CLIPTextEncode":
             m, layer = ins["clip"]
-            cond = encode_prompt(m, str(ins["text"]), tokenizer(), layer)
+            key = (id(m), str(ins["text"]), layer)
+            cond = _ENCODED.get(key)
+            if cond is None:
+                cond = encode_prompt(m, str(ins["text"]), tokenizer(), layer)
+                _ENCODED[key] = cond
+                while len(_ENCODED) > 32:
+                    _ENCODED.pop(next(iter(_ENCODED)))
             trace[f"text:{nid}"] = _sha(cond)
             out = (cond,)
         elif ct == "EmptyLatentImage":
