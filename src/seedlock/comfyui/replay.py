@@ -18,9 +18,10 @@ from seedlock.comfyui.client import ComfyClient, Environment
 from seedlock.comfyui.graph import LoadedGraph
 from seedlock.comfyui.lint import lint_graph
 from seedlock.comfyui.runs import cold_run, model_files, save_outputs
+from seedlock.diff.rules import Moved, ranked
 from seedlock.errors import RecordFormatError
 
-__all__ = ["Cause", "ReplayReport", "replay"]
+__all__ = ["ReplayReport", "replay"]
 
 #: launch flags that change pixels (local-apis.md §1.8)
 _PIXEL_FLAGS = ("--deterministic", "--force-fp32", "--force-fp16", "--fp16-unet", "--bf16-unet", "--fp8_e4m3fn-unet",
@@ -31,18 +32,6 @@ _PIXEL_FLAGS = ("--deterministic", "--force-fp32", "--force-fp16", "--fp16-unet"
 
 
 @dataclass(frozen=True)
-class Cause:
-    rank: int
-    kind: str
-    message: str
-    before: Any = None
-    after: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "kind": self.kind, "message": self.message, "before": self.before, "after": self.after}
-
-
-@dataclass(frozen=True)
 class ReplayReport:
     image: str
     new_image: str
@@ -50,7 +39,7 @@ class ReplayReport:
     max_diff: int
     psnr: float
     environment: Environment
-    causes: tuple[Cause, ...] = field(default=())
+    causes: tuple[Moved, ...] = field(default=())
     seconds: float = 0.0
 
     @property
@@ -99,47 +88,46 @@ def replay(
     paths = save_outputs(run, out_dir, f"{stem}{n}", server=client.server, environment=env, graph_sent=loaded.graph,
                          models=files_now, check="replay")  # fmt: skip
     px = compare_images(loaded.image, paths[0])
-    causes: list[Cause] = []
+    causes: list[Moved] = []
     if px.verdict != "bit-identical":
         causes = _causes(facts, env, files_now, run.outcome.graph_run, loaded)
-    ranked = tuple(Cause(i + 1, c.kind, c.message, c.before, c.after) for i, c in enumerate(causes))
-    return ReplayReport(loaded.image, str(paths[0]), px.verdict, px.max_abs_diff, px.psnr, env, ranked,
+    return ReplayReport(loaded.image, str(paths[0]), px.verdict, px.max_abs_diff, px.psnr, env, ranked(causes),
                         time.perf_counter() - t0)  # fmt: skip
 
 
 def _causes(
     facts: dict[str, Any], env: Environment, files_now: dict[str, Any], graph_run: Any, loaded: LoadedGraph
-) -> list[Cause]:
-    out: list[Cause] = []
+) -> list[Moved]:
+    out: list[Moved] = []
     before_files = facts.get("model_files") or {}
     for name, now in sorted(files_now.items()):
         was = (before_files.get(name) or {}).get("sha256")
         if was and now.get("sha256") and was != now["sha256"]:
-            out.append(Cause(0, "model", f"model file {name} changed: its bytes differ from when the image was made",
+            out.append(Moved(0, "model", f"model file {name} changed: its bytes differ from when the image was made",
                              was, now["sha256"]))  # fmt: skip
         elif was and not now.get("sha256"):
-            out.append(Cause(0, "model", f"model file {name} could not be found to compare (pass the models folder)",
+            out.append(Moved(0, "model", f"model file {name} could not be found to compare (pass the models folder)",
                              was, None))  # fmt: skip
     old_env = Environment.from_dict(facts.get("environment") or {}) if facts.get("environment") else None
     if old_env is None:
-        out.append(Cause(0, "environment", "the image carries no environment record: versions, device and model "
+        out.append(Moved(0, "environment", "the image carries no environment record: versions, device and model "
                                            "hashes at creation are unknown (images seedlock logged carry them)"))  # fmt: skip
     else:
         for attr, label in (("comfyui_version", "ComfyUI version"), ("pytorch_version", "torch version"),
                             ("device", "device"), ("python_version", "Python version")):  # fmt: skip
             a, b = getattr(old_env, attr), getattr(env, attr)
             if a != b:
-                out.append(Cause(0, attr, f"{label} changed", a, b))
+                out.append(Moved(0, attr, f"{label} changed", a, b))
         flags_a = sorted(f for f in old_env.argv if f.split("=")[0] in _PIXEL_FLAGS)
         flags_b = sorted(f for f in env.argv if f.split("=")[0] in _PIXEL_FLAGS)
         if flags_a != flags_b:
-            out.append(Cause(0, "flags", "launch flags that change pixels differ", flags_a, flags_b))
+            out.append(Moved(0, "flags", "launch flags that change pixels differ", flags_a, flags_b))
     if isinstance(graph_run, dict) and graph_run != loaded.graph:
-        out.append(Cause(0, "graph", "the server rewrote the graph before running it (node replacements)"))
+        out.append(Moved(0, "graph", "the server rewrote the graph before running it (node replacements)"))
     for f in lint_graph(loaded.graph, loaded.workflow).findings:
         if f.kind in ("device-noise", "non-deterministic-node", "unseeded"):
-            out.append(Cause(0, "nondeterministic", f"{f.message} (node {f.node})"))
+            out.append(Moved(0, "nondeterministic", f"{f.message} (node {f.node})"))
     if not out:
-        out.append(Cause(0, "unexplained", "same model files, versions, device and graph: the server is not "
+        out.append(Moved(0, "unexplained", "same model files, versions, device and graph: the server is not "
                                            "deterministic at this thread count or attention setting"))  # fmt: skip
     return out

@@ -14,7 +14,7 @@ from typing import Any
 from seedlock.diff.fields import FieldDiff, RecordDiff
 from seedlock.diff.pixels import PixelReport
 
-__all__ = ["Cause", "diagnose"]
+__all__ = ["Cause", "Moved", "diagnose", "ranked"]
 
 #: category -> (rank, title, explanation, how to confirm / fix)
 RULES: dict[str, tuple[int, str, str, str]] = {
@@ -129,6 +129,26 @@ _UNRECORDED = (
     "GPU/kernel nondeterminism (attention backend, TF32, cuDNN benchmark), thread count and weight-memory "
     "alignment on CPU, software versions that were not recorded, hidden post-processing, or an edited file"
 )
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One thing that moved between a run and its re-run (a backend's version, a model file, the
+    pixels), ranked with the others: the shape ``comfy replay`` and ``api drift`` report."""
+
+    rank: int
+    kind: str
+    message: str
+    before: Any = None
+    after: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "kind": self.kind, "message": self.message, "before": self.before, "after": self.after}
+
+
+def ranked(moved: list[Moved]) -> tuple[Moved, ...]:
+    """The same causes numbered 1.. in the order given (most likely first)."""
+    return tuple(Moved(i + 1, m.kind, m.message, m.before, m.after) for i, m in enumerate(moved))
 
 
 @dataclass(frozen=True)

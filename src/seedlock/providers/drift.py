@@ -15,31 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedlock.diff.rules import Moved, ranked
 from seedlock.errors import ImageFormatError, RecordFormatError
 from seedlock.providers.exchange import Exchange
 from seedlock.providers.lint import CapturedRequest
 from seedlock.providers.model import PROVIDERS
 from seedlock.providers.run import RunOptions, RunResult, run_request
 
-__all__ = ["DriftCause", "DriftReport", "drift", "load_exchange"]
-
-
-@dataclass(frozen=True)
-class DriftCause:
-    rank: int
-    kind: str
-    message: str
-    before: Any = None
-    after: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "kind": self.kind,
-            "message": self.message,
-            "before": self.before,
-            "after": self.after,
-        }
+__all__ = ["DriftReport", "drift", "load_exchange"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +33,7 @@ class DriftReport:
     new_images: tuple[str, ...]
     #: per output: bit-identical / visually indistinguishable / different
     pixels: tuple[str, ...]
-    causes: tuple[DriftCause, ...] = field(default=())
+    causes: tuple[Moved, ...] = field(default=())
 
     @property
     def changed(self) -> bool:
@@ -135,16 +118,16 @@ def drift(
 
 
 def _compare(old: Exchange, sidecar: Path, new: RunResult) -> DriftReport:
-    causes: list[DriftCause] = []
+    causes: list[Moved] = []
     if old.version != new.exchange.version:
         if old.version is None or new.exchange.version is None:
             msg = "the provider's version string is known on one side only"
         else:
             msg = "the hosted model version differs: the provider rolled the model"
-        causes.append(DriftCause(0, "version", msg, old.version, new.exchange.version))
+        causes.append(Moved(0, "version", msg, old.version, new.exchange.version))
     if old.seeds != new.exchange.seeds:
         causes.append(
-            DriftCause(0, "seed", "the seed the provider used differs", list(old.seeds), list(new.exchange.seeds))
+            Moved(0, "seed", "the seed the provider used differs", list(old.seeds), list(new.exchange.seeds))
         )
     verdicts: list[str] = []
     for i, o in enumerate(old.outputs):
@@ -163,7 +146,7 @@ def _compare(old: Exchange, sidecar: Path, new: RunResult) -> DriftReport:
         else:
             verdicts.append("different")
     if len(new.images) != len(old.outputs):
-        causes.append(DriftCause(0, "outputs", "the number of outputs differs", len(old.outputs), len(new.images)))
+        causes.append(Moved(0, "outputs", "the number of outputs differs", len(old.outputs), len(new.images)))
     moved = [v for v in verdicts if v != "bit-identical"]
     if moved:
         worst = "different" if "different" in moved or "missing" in moved else "visually indistinguishable"
@@ -171,7 +154,7 @@ def _compare(old: Exchange, sidecar: Path, new: RunResult) -> DriftReport:
             " with the same version and seed: the provider does not run deterministically" if not causes else ""
         )
         causes.append(
-            DriftCause(
+            Moved(
                 0, "pixels", msg, [o.pixel_sha256 for o in old.outputs], [o.pixel_sha256 for o in new.exchange.outputs]
             )
         )
@@ -180,11 +163,10 @@ def _compare(old: Exchange, sidecar: Path, new: RunResult) -> DriftReport:
     if prompts_old != prompts_new and any(prompts_new):
         causes.insert(
             min(len(causes), 2),
-            DriftCause(
+            Moved(
                 0, "prompt", "the prompt the provider says it used differs (a rewrite)", prompts_old, prompts_new
             ),
         )
-    ranked = tuple(DriftCause(i + 1, c.kind, c.message, c.before, c.after) for i, c in enumerate(causes))
     return DriftReport(
-        old.provider, str(sidecar), str(new.sidecar), tuple(str(p) for p in new.images), tuple(verdicts), ranked
+        old.provider, str(sidecar), str(new.sidecar), tuple(str(p) for p in new.images), tuple(verdicts), ranked(causes)
     )
