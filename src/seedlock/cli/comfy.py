@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from seedlock.cli._errors import handle_errors
-from seedlock.cli._output import emit_json
+from seedlock.cli._output import count_progress, emit_json
 
 _DEFAULT_SERVER = os.environ.get("SEEDLOCK_COMFYUI", "http://127.0.0.1:8188")
 
@@ -59,16 +58,6 @@ def _catalog(paths: list[str] | tuple[str, ...], no_catalog: bool, db: Path | No
             add_image(p, cat)
 
 
-def _status(as_json: bool) -> Callable[[str], None] | None:
-    if as_json:
-        return None
-    import sys
-
-    if not sys.stderr.isatty():
-        return None
-    return lambda text: click.echo(f"  running: {text}", err=True)
-
-
 @comfy_group.command("verify")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--no-knobs", is_flag=True, help="Only the two cold runs, no knob turned.")
@@ -82,12 +71,20 @@ def verify_cmd(source: Path, no_knobs: bool, server: str, timeout: float, as_jso
     Exit 0 when every check passes, 1 when one fails, 2 on error.
     """
     from seedlock.comfyui.client import ComfyClient
-    from seedlock.comfyui.graph import load_graph
+    from seedlock.comfyui.graph import knobs, load_graph
     from seedlock.comfyui.verify import verify
 
     loaded = load_graph(source)
-    with ComfyClient(server, timeout=timeout) as client:
-        report = verify(client, loaded, out_dir, turn_knobs=not no_knobs, models=models, on_check=_status(as_json))
+    total = 2 + (0 if no_knobs else sum(1 for _ in knobs(loaded.graph)))
+    with ComfyClient(server, timeout=timeout) as client, count_progress(total, "verify", minimum=1) as advance:
+        started: list[str] = []
+
+        def on_check(name: str) -> None:
+            if started and advance:
+                advance()
+            started.append(name)
+
+        report = verify(client, loaded, out_dir, turn_knobs=not no_knobs, models=models, on_check=on_check)
     _catalog(report.outputs, no_catalog, db)
     if as_json:
         emit_json(report.to_dict())
@@ -141,12 +138,13 @@ def strip_cmd(source: Path, server: str, timeout: float, as_json: bool) -> None:
     Exit 0 when every stage is seedable, 1 when one is not (it is named), 2 on error.
     """
     from seedlock.comfyui.client import ComfyClient
-    from seedlock.comfyui.graph import load_graph
+    from seedlock.comfyui.graph import load_graph, output_chain
     from seedlock.comfyui.strip import strip
 
     loaded = load_graph(source)
-    with ComfyClient(server, timeout=timeout) as client:
-        report = strip(client, loaded)
+    _, _, chain = output_chain(loaded.graph)
+    with ComfyClient(server, timeout=timeout) as client, count_progress(len(chain) + 1, "strip", minimum=1) as advance:
+        report = strip(client, loaded, on_stage=advance)
     if as_json:
         emit_json(report.to_dict())
     else:

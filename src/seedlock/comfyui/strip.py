@@ -9,6 +9,7 @@ two runs differ names the pass that is not seedable.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,14 @@ class StripReport:
         }
 
 
-def strip(client: ComfyClient, loaded: LoadedGraph, *, stop_at_first: bool = False) -> StripReport:
-    """Verify the base, then each pass added in order."""
+def strip(
+    client: ComfyClient,
+    loaded: LoadedGraph,
+    *,
+    stop_at_first: bool = False,
+    on_stage: Callable[[], None] | None = None,
+) -> StripReport:
+    """Verify the base, then each pass added in order (``on_stage`` is called after each stage)."""
     t0 = time.perf_counter()
     env = client.environment()
     _, _, chain = output_chain(loaded.graph)
@@ -82,6 +89,8 @@ def strip(client: ComfyClient, loaded: LoadedGraph, *, stop_at_first: bool = Fal
         ok = bool(a.hashes) and a.hashes == b.hashes and not a.cached_samplers and not b.cached_samplers
         name = "base" if added is None else f"+ {added.kind} (node {added.node}, {added.class_type})"
         stages.append(Stage(name, added, ok, (a.hashes, b.hashes)))
+        if on_stage:
+            on_stage()
         if not ok and stop_at_first:
             break
     return StripReport(loaded.source, env, passes, tuple(stages), time.perf_counter() - t0)
