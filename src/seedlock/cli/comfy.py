@@ -143,7 +143,8 @@ def strip_cmd(source: Path, server: str, timeout: float, as_json: bool) -> None:
 
     loaded = load_graph(source)
     _, _, chain = output_chain(loaded.graph)
-    with ComfyClient(server, timeout=timeout) as client, count_progress(len(chain) + 1, "strip", minimum=1) as advance:
+    stages = len(chain) + 1 - (1 if chain and chain[0].class_type == "VAEDecode" else 0)
+    with ComfyClient(server, timeout=timeout) as client, count_progress(stages, "strip", minimum=1) as advance:
         report = strip(client, loaded, on_stage=advance)
     if as_json:
         emit_json(report.to_dict())
