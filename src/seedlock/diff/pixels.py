@@ -200,7 +200,7 @@ def pixel_hash(x: Pixels) -> str:
 
 _LUMA = np.array([299.0, 587.0, 114.0])  # BT.601 x1000: integer luma keeps window sums exact
 _WINDOW = 7  # SSIM box window, as in Wang et al.'s reference implementation
-_STRIP = 64  # output rows per SSIM strip
+_STRIP = 32  # output rows per SSIM strip: two bands of these stay well inside the memory budget
 
 
 def _luma(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -318,6 +318,7 @@ def _stats(a: Pixels, b: Pixels) -> _Stats:
     half = len(parts) // 2
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(run, [parts[:half], parts[half:]])
+    release_freed_memory()
     return first.merge(second)
 
 
@@ -356,6 +357,7 @@ def _ssim_box(a: Pixels, b: Pixels, box: tuple[int, int, int, int] | None) -> fl
         mid = y0 + rows_out // 2
         with ThreadPoolExecutor(2) as pool:
             parts = list(pool.map(lambda r: band(*r), [(y0, mid + k - 1), (mid, y1)]))
+        release_freed_memory()
     else:
         parts = [band(y0, y1)]
     ssum = sum(p[0] for p in parts)
@@ -415,6 +417,28 @@ def compare_arrays(a: Pixels, b: Pixels, note: str = "", hashes: tuple[str, str]
     )
 
 
+def release_freed_memory() -> None:
+    """Hand memory that worker threads freed back to the system (glibc keeps it per thread arena).
+
+    After two threads have decoded or measured large images, their freed strips stay mapped
+    in their arenas and the next phase allocates anew, so peak memory would depend on thread
+    timing; ``malloc_trim`` makes it depend on the work alone. A no-op without glibc.
+    """
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None
+
+
 def decode_pair(
     a: str | Path, b: str | Path, *, max_pixels: int | None = None
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], tuple[str, str]]:
@@ -431,6 +455,8 @@ def decode_pair(
 
     with ThreadPoolExecutor(2) as pool:
         (arr_a, ha), (arr_b, hb) = pool.map(load, [a, b])
+    if arr_a.size >= STRIP_DECODE_MIN:
+        release_freed_memory()
     if arr_a.shape[2] != arr_b.shape[2]:
         if arr_a.shape[2] == 3:
             arr_a = _with_opaque_alpha(arr_a)
