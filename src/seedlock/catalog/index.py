@@ -18,7 +18,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,6 +296,16 @@ def _write(catalog: Catalog, rows: list[ImageRow], known: dict[str, Any]) -> tup
     catalog.upsert(rows)
     updated = sum(1 for r in rows if r.path in known)
     return len(rows) - updated, updated
+
+
+def log_images(paths: Iterable[str | os.PathLike[str]], db: str | os.PathLike[str] | None = None) -> None:
+    """Log fresh outputs (generate, api run, comfy runs) into the catalog at ``db`` (default: the user's)."""
+    paths = list(paths)
+    if not paths:
+        return
+    with Catalog(db) as cat:
+        for p in paths:
+            add_image(p, cat)
 
 
 def add_image(path: str | os.PathLike[str], catalog: Catalog | None = None) -> ImageRow:

@@ -53,14 +53,10 @@ def _options(endpoint: str | None, allow_unpinned: bool, timeout: float, poll_in
 
 
 def _log(images: tuple[Path, ...], no_catalog: bool, db: Path | None) -> None:
-    if no_catalog or not images:
-        return
-    from seedlock.catalog.index import add_image
-    from seedlock.catalog.store import Catalog
+    if not no_catalog:
+        from seedlock.catalog.index import log_images
 
-    with Catalog(db) as cat:
-        for image in images:
-            add_image(image, cat)
+        log_images(images, db)
 
 
 _send_options = [
@@ -147,17 +143,15 @@ def drift_cmd(
 
     Exit 0 when the version, the seed and every pixel are the same, 1 when something moved, 2 on error.
     """
-    from seedlock.providers.drift import drift, load_exchange
+    from seedlock.providers.drift import drift
 
-    old, _ = load_exchange(logged)
-    opts = _options(endpoint or old.endpoint, old.allowed_unpinned, timeout, poll_interval)
-    with _spinner(f"{old.provider}", as_json):
-        report = drift(logged, out_dir, options=opts)
+    with _spinner("sending again", as_json):
+        report = drift(logged, out_dir, options=_options(endpoint, False, timeout, poll_interval))
     _log(tuple(Path(p) for p in report.new_images), no_catalog, db)
     if as_json:
         emit_json(report.to_dict())
     else:
-        click.echo(f"{old.provider}: {'changed' if report.changed else 'unchanged'}; pixels {', '.join(report.pixels)}")
+        click.echo(f"{report.provider}: {'changed' if report.changed else 'unchanged'}; pixels {', '.join(report.pixels)}")
         for c in report.causes:
             click.echo(f"  {c.rank}. {c.message}")
             if c.kind in ("version", "seed"):

@@ -48,14 +48,10 @@ def _log_options(func: Any) -> Any:
 
 
 def _catalog(paths: list[str] | tuple[str, ...], no_catalog: bool, db: Path | None) -> None:
-    if no_catalog or not paths:
-        return
-    from seedlock.catalog.index import add_image
-    from seedlock.catalog.store import Catalog
+    if not no_catalog:
+        from seedlock.catalog.index import log_images
 
-    with Catalog(db) as cat:
-        for p in paths:
-            add_image(p, cat)
+        log_images(paths, db)
 
 
 @comfy_group.command("verify")

@@ -136,11 +136,9 @@ def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: P
         result = engine.run(recipe, trace=trace, on_step=advance)
     files = save_outputs(result, output)
     if not no_catalog:
-        from seedlock.catalog.index import add_image
-        from seedlock.catalog.store import Catalog
+        from seedlock.catalog.index import log_images
 
-        with Catalog(db) as cat:
-            add_image(files["image"], cat)
+        log_images([files["image"]], db)
     approximate = list(result.record.run.approximate) if result.record.run else []
     if kw["as_json"]:
         emit_json(

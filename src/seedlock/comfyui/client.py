@@ -235,7 +235,7 @@ class ComfyClient:
         scheme = "wss" if parts.scheme == "https" else "ws"
         try:
             return connect(f"{scheme}://{parts.netloc}/ws?clientId={self.client_id}", open_timeout=5, max_size=None)
-        except (OSError, Exception):  # a server without the websocket still runs graphs; history says the rest
+        except Exception:  # a server without the websocket still runs graphs; history says the rest
             return None
 
     def _follow(self, ws: Any, prompt_id: str, on_progress: Callable[[int, int], None] | None) -> None:

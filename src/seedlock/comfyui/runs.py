@@ -102,19 +102,14 @@ def model_files(graph: Mapping[str, Any], models: str | os.PathLike[str] | None 
         return {}
     from seedlock.pin.cache import HashCache
     from seedlock.pin.hashing import hash_file
-    from seedlock.pin.index import scan
+    from seedlock.pin.index import find_by_name, scan
 
     out: dict[str, dict[str, Any]] = {}
     with HashCache() as cache:
         if models is not None:
             scan([models], cache, forms="sha256")
-        rows = cache.db.execute("SELECT path FROM models").fetchall()
-        paths = [str(r[0]) for r in rows]
         for name, kind in sorted(names.items()):
-            norm = name.replace("\\", "/")
-            hit = next((p for p in paths if p.replace("\\", "/").endswith("/" + norm)), None)
-            if hit is None:
-                hit = next((p for p in paths if Path(p).name == Path(norm).name), None)
+            hit = find_by_name(cache, name)
             entry: dict[str, Any] = {"kind": kind, "path": hit, "sha256": None}
             if hit is not None and Path(hit).is_file():
                 entry["sha256"] = hash_file(hit, ("sha256",), cache=cache).hashes.get("sha256")

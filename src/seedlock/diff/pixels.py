@@ -318,7 +318,8 @@ def _stats(a: Pixels, b: Pixels) -> _Stats:
     half = len(parts) // 2
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(run, [parts[:half], parts[half:]])
-    release_freed_memory()
+    if h * shape_of(a)[1] >= STRIP_DECODE_MIN:
+        release_freed_memory()
     return first.merge(second)
 
 
@@ -357,7 +358,8 @@ def _ssim_box(a: Pixels, b: Pixels, box: tuple[int, int, int, int] | None) -> fl
         mid = y0 + rows_out // 2
         with ThreadPoolExecutor(2) as pool:
             parts = list(pool.map(lambda r: band(*r), [(y0, mid + k - 1), (mid, y1)]))
-        release_freed_memory()
+        if h * w >= STRIP_DECODE_MIN:
+            release_freed_memory()
     else:
         parts = [band(y0, y1)]
     ssum = sum(p[0] for p in parts)
@@ -420,6 +422,9 @@ def compare_arrays(a: Pixels, b: Pixels, note: str = "", hashes: tuple[str, str]
 def release_freed_memory() -> None:
     """Hand memory that worker threads freed back to the system (glibc keeps it per thread arena).
 
+    Called after the threaded phases on images of :data:`STRIP_DECODE_MIN` pixels or more only:
+    small ones would pay a heap walk for nothing.
+
     After two threads have decoded or measured large images, their freed strips stay mapped
     in their arenas and the next phase allocates anew, so peak memory would depend on thread
     timing; ``malloc_trim`` makes it depend on the work alone. A no-op without glibc.
@@ -455,7 +460,7 @@ def decode_pair(
 
     with ThreadPoolExecutor(2) as pool:
         (arr_a, ha), (arr_b, hb) = pool.map(load, [a, b])
-    if arr_a.size >= STRIP_DECODE_MIN:
+    if arr_a.shape[0] * arr_a.shape[1] >= STRIP_DECODE_MIN:
         release_freed_memory()
     if arr_a.shape[2] != arr_b.shape[2]:
         if arr_a.shape[2] == 3:

@@ -165,6 +165,15 @@ class Resolution:
         }
 
 
+def find_by_name(cache: HashCache, name: str) -> str | None:
+    """The indexed model file a tool names by relative path or file name (``loras/x.safetensors``,
+    ``x.safetensors``), or None: the longest matching path suffix wins over a bare file name."""
+    norm = name.replace("\\", "/")
+    paths = [str(r[0]) for r in cache.db.execute("SELECT path FROM models").fetchall()]
+    hit = next((p for p in paths if p.replace("\\", "/").endswith("/" + norm)), None)
+    return hit or next((p for p in paths if Path(p).name == Path(norm).name), None)
+
+
 def find_by_hash(cache: HashCache, form: str, value: str) -> list[str]:
     """Paths of indexed files whose ``form`` hash starts with ``value``."""
     value = value.lower().removeprefix("0x")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,21 +99,15 @@ def drift(
     req = CapturedRequest(
         str(r.get("method") or "POST"), str(r.get("url") or ""), dict(r.get("headers") or {}), dict(r.get("body") or {})
     )
-    opts = options or RunOptions(endpoint=old.endpoint, allow_unpinned=old.allowed_unpinned)
-    if options is not None and options.endpoint is None and old.endpoint:
-        from dataclasses import replace
-
-        opts = replace(options, endpoint=old.endpoint)
-    if old.allowed_unpinned and not opts.allow_unpinned:
-        from dataclasses import replace
-
-        opts = replace(opts, allow_unpinned=True)  # the logged call was sent that way; the same one is compared
+    # the same call as logged: its endpoint unless another is given, and the consent it was sent with
+    given = options or RunOptions()
+    opts = replace(
+        given, endpoint=given.endpoint or old.endpoint, allow_unpinned=given.allow_unpinned or old.allowed_unpinned
+    )
     dest = Path(out_dir) if out_dir is not None else sidecar.parent
+    # run_request numbers the stem when an earlier drift run took it
     stem = sidecar.name.removesuffix(".exchange.json") + "-drift"
-    n = 1
-    while (dest / f"{stem}{n}.exchange.json").exists():
-        n += 1
-    new: RunResult = run_request(req, provider, dest, stem=f"{stem}{n}", options=opts)
+    new: RunResult = run_request(req, provider, dest, stem=stem, options=opts)
     return _compare(old, sidecar, new)
 
 

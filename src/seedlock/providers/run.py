@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from seedlock.errors import ContentFiltered, MissingExtra, RecordFormatError, RunRefused, ServiceError
+from seedlock.errors import ContentFiltered, RecordFormatError, RunRefused, ServiceError
+from seedlock.extract import sniff_format
 from seedlock.files import atomic_write_bytes
 from seedlock.providers.exchange import Exchange, HttpStep, Output, redact_headers, redact_url, scrub
-from seedlock.providers.lint import CapturedRequest, LintReport, lint
+from seedlock.providers.lint import CapturedRequest, Finding, LintReport, lint
 from seedlock.providers.model import Provider
 from seedlock.providers.protocol import PROTOCOLS, Protocol, find
 from seedlock.record import GenerationRecord, Generator, ModelRef, PostProcess, SamplingPass
@@ -35,6 +36,7 @@ from seedlock.record import GenerationRecord, Generator, ModelRef, PostProcess, 
 __all__ = ["RunOptions", "RunResult", "record_for", "run_request"]
 
 _MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_SUFFIX = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,6 @@ class RunResult:
     sidecar: Path
     images: tuple[Path, ...]
     records: tuple[GenerationRecord, ...]
-
-
-def _sniff(data: bytes) -> str | None:
-    from seedlock.extract import sniff_format
-
-    return sniff_format(data[:12])
 
 
 def _first(doc: Any, paths: tuple[str, ...], headers: Mapping[str, str] | None = None) -> Any:
@@ -127,10 +123,8 @@ class _Session:
     """One provider conversation: sends, retries, and notes each step (redacted)."""
 
     def __init__(self, provider: Provider, headers: dict[str, str], secrets: list[str], opts: RunOptions) -> None:
-        try:
-            import httpx
-        except ImportError:  # pragma: no cover - httpx is a dependency
-            raise MissingExtra("api", "httpx") from None
+        import httpx
+
         self.httpx = httpx
         self.provider = provider
         self.headers = headers
@@ -208,7 +202,7 @@ def _body_of(resp: Any) -> Any:
             return resp.json()
         except ValueError:
             return resp.text[:2000]
-    if ctype.startswith("image/") or _sniff(resp.content[:12]):
+    if ctype.startswith("image/") or sniff_format(resp.content[:12]):
         return f"<{ctype or 'image'}: {len(resp.content)} bytes, sha256 {hashlib.sha256(resp.content).hexdigest()}>"
     return resp.text[:2000]
 
@@ -286,7 +280,7 @@ def _decode_b64(text: str) -> bytes | None:
 
 def _images(sess: _Session, proto: Protocol, doc: Any, resp: Any, url: str) -> list[tuple[bytes, str, str | None]]:
     """(bytes, source, url) of each image, downloaded at once."""
-    body_kind = _sniff(resp.content[:12]) if not isinstance(doc, (dict, list)) else None
+    body_kind = sniff_format(resp.content[:12]) if not isinstance(doc, (dict, list)) else None
     if body_kind:
         return [(resp.content, "body", None)]
     out: list[tuple[bytes, str, str | None]] = []
@@ -314,8 +308,10 @@ def _same_origin(a: str, b: str) -> bool:
     return urlsplit(a).netloc == urlsplit(b).netloc
 
 
-def _body_value(body: Mapping[str, Any], paths: tuple[str, ...]) -> Any:
-    return _first(body, paths)
+def _hidden_passes(report: LintReport, provider: Provider) -> list[Finding]:
+    """Findings about a hidden pass or rewrite left on (one of the provider's toggles)."""
+    fields = {t.field for t in provider.toggles}
+    return [f for f in report.findings if f.severity != "info" and f.field in fields]
 
 
 def _free_stem(out: Path, stem: str) -> str:
@@ -343,8 +339,8 @@ def record_for(
     """The canonical record of one hosted output: the provider, its version, the toggles that ran."""
     proto = PROTOCOLS[provider.name]
     body = req.body
-    prompt = _body_value(body, proto.prompt_in)
-    neg = _body_value(body, proto.negative_in)
+    prompt = _first(body, proto.prompt_in)
+    neg = _first(body, proto.negative_in)
     hosted_version = version if version and version.lower() != "hidden" else None
     warnings: list[str] = []
     if version and version.lower() == "hidden":
@@ -354,12 +350,7 @@ def record_for(
     if prompt_used and isinstance(prompt, str) and prompt_used != prompt:
         warnings.append("the provider rewrote the prompt: the prompt it used is in extra.hosted.prompt_used")
     post = tuple(
-        PostProcess("hosted", f.field, {"finding": f.message, "fix": f.fix})
-        for f in report.findings
-        if f.field not in ("model", "seed")
-        and not f.field.startswith(("POST ", "seeds"))
-        and f.severity != "info"
-        and f.field != (provider.seed or "")
+        PostProcess("hosted", f.field, {"finding": f.message, "fix": f.fix}) for f in _hidden_passes(report, provider)
     )
     if infotext:
         from seedlock.extract.raw import RawMetadata
@@ -370,10 +361,10 @@ def record_for(
     else:
         p = SamplingPass(
             seed=seed,
-            steps=_as_int(_body_value(body, proto.steps_in)),
-            cfg_scale=_float(_body_value(body, proto.cfg_in)),
-            width=_as_int(_body_value(body, proto.width_in)),
-            height=_as_int(_body_value(body, proto.height_in)),
+            steps=_as_int(_first(body, proto.steps_in)),
+            cfg_scale=_float(_first(body, proto.cfg_in)),
+            width=_as_int(_first(body, proto.width_in)),
+            height=_as_int(_first(body, proto.height_in)),
             prompt=prompt if isinstance(prompt, str) else None,
         )
         rec = GenerationRecord.from_passes(
@@ -447,10 +438,8 @@ def run_request(
     opts = options or RunOptions()
     proto = PROTOCOLS[provider.name]
     report = lint(req, provider)
-    blocking = [
-        f for f in report.findings if f.severity != "info" and (f.field == "model" or f.field != (provider.seed or ""))
-    ]
-    blocking = [f for f in blocking if f.field == "model" or any(t.field == f.field for t in provider.toggles)]
+    unpinned = [f for f in report.findings if f.field == "model" and f.severity != "info"]
+    blocking = unpinned + _hidden_passes(report, provider)
     if blocking and not opts.allow_unpinned:
         what = "; ".join(f"{f.field}: {f.message}" for f in blocking)
         raise RunRefused(f"not sent: {what}", needs="allow-unpinned")
@@ -508,14 +497,14 @@ def run_request(
         {"method": req.method, "url": req.url, "headers": redact_headers(req.headers), "body": dict(req.body)}, secrets
     )
     for i, (data, source, src_url) in enumerate(images):
-        kind = _sniff(data[:12])
+        kind = sniff_format(data[:12])
         if kind is None:
             raise ServiceError(
                 f"output {i} is not a PNG, JPEG or WebP image",
                 service=provider.name,
                 url=src_url and redact_url(src_url),
             )
-        path = out / (f"{stem}.{'jpg' if kind == 'jpeg' else kind}" if len(images) == 1 else f"{stem}-{i}.{kind}")
+        path = out / (f"{stem}.{_SUFFIX[kind]}" if len(images) == 1 else f"{stem}-{i}.{_SUFFIX[kind]}")
         seed = seeds[i] if i < len(seeds) and seeds[i] is not None else one_seed
         prompt_used = prompts[i] if i < len(prompts) else (prompts[0] if prompts else None)
         atomic_write_bytes(path, data)

@@ -7,7 +7,6 @@ within N levels (the largest difference of any channel, with PSNR), or different
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,15 +56,17 @@ class ComfyReplay:
 
 
 def comfy_graph_of(image: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The API graph in an image's ``prompt`` chunk, or None."""
+    """The API graph an image carries (PNG ``prompt`` chunk, or the EXIF places ComfyUI forks use), or None."""
+    from seedlock.errors import ReaderError
     from seedlock.extract import extract
+    from seedlock.readers.comfyui import find_graph, graph_from
 
-    text = extract(image, stealth="never").fields.get("prompt")
-    if not text or '"class_type"' not in text:
+    found = find_graph(extract(image, stealth="never"))
+    if found is None:
         return None
     try:
-        graph = json.loads(text)
-    except ValueError:
+        graph = graph_from(found[1])
+    except ReaderError:
         return None
     if not isinstance(graph, dict) or not all(isinstance(n, dict) and "class_type" in n for n in graph.values()):
         return None
@@ -78,13 +79,10 @@ def _resolver(model: str | os.PathLike[str] | None, found: dict[str, str]) -> An
             found[name] = os.fspath(model)
             return found[name]
         from seedlock.pin.cache import HashCache
+        from seedlock.pin.index import find_by_name
 
         with HashCache() as cache:
-            rows = [str(r[0]) for r in cache.db.execute("SELECT path FROM models").fetchall()]
-        norm = name.replace("\\", "/")
-        hit = next((p for p in rows if p.endswith("/" + norm)), None) or next(
-            (p for p in rows if Path(p).name == Path(norm).name), None
-        )
+            hit = find_by_name(cache, name)
         if hit is None or not Path(hit).is_file():
             raise ReplayRefused(f"checkpoint {name} is not in the model index", needs="model")
         found[name] = hit
