@@ -174,6 +174,13 @@ def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: P
     help="Whose numerics to follow: auto picks comfyui for an image with a ComfyUI graph.",
 )
 @click.option("--threads", type=int, help="CPU threads (ComfyUI's bits depend on the count it ran with).")
+@click.option(
+    "--input-dir",
+    "input_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Where a ComfyUI graph's LoadImage files are (searched before the image's own folder).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def replay_cmd(
@@ -185,6 +192,7 @@ def replay_cmd(
     output: Path | None,
     profile: str,
     threads: int | None,
+    input_dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Regenerate IMAGE from its embedded record and compare pixels.
@@ -197,7 +205,7 @@ def replay_cmd(
         from seedlock.replay.comfy_replay import comfy_graph_of
 
         if profile == "comfyui" or comfy_graph_of(image) is not None:
-            _replay_comfy(image, model, output, threads, as_json)
+            _replay_comfy(image, model, loras, input_dirs, output, threads, as_json)
             return
     from seedlock.replay.recipe import parse_lora_spec
     from seedlock.replay.replay import replay
@@ -226,14 +234,24 @@ def replay_cmd(
     raise SystemExit(0 if rep.identical else 1)
 
 
-def _replay_comfy(image: Path, model: Path | None, output: Path | None, threads: int | None, as_json: bool) -> None:
+def _replay_comfy(
+    image: Path,
+    model: Path | None,
+    loras: tuple[str, ...],
+    input_dirs: tuple[Path, ...],
+    output: Path | None,
+    threads: int | None,
+    as_json: bool,
+) -> None:
     from seedlock.replay.comfy_replay import replay_comfy
+    from seedlock.replay.recipe import parse_lora_spec
     from seedlock.replay.run import quiet_libraries
 
     quiet_libraries()
+    lora_map = {lo.name: lo.path for lo in (parse_lora_spec(spec) for spec in loras)}
     if output:
-        check_output(output, [image, *(p for p in (model,) if p)], kind="png")
-    rep = replay_comfy(image, model=model, threads=threads)
+        check_output(output, [image, *(p for p in (model,) if p), *lora_map.values()], kind="png")
+    rep = replay_comfy(image, model=model, loras=lora_map, input_dirs=input_dirs, threads=threads)
     if output:
         import io
 
@@ -308,14 +326,23 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 @click.command("build-tiny")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(
+    "--family",
+    type=click.Choice(["sd1", "sdxl"]),
+    default="sd1",
+    show_default=True,
+    help="Whose topology: SD-1.x, or SDXL (two text encoders, size embedding, SDXL's single-file layout).",
+)
+@click.option(
     "--lora", "lora_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a tiny LoRA for it."
 )
 @click.option("--force", is_flag=True, help="Replace an existing file even if it holds another kind of file.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def build_tiny_cmd(output: Path, lora_out: Path | None, force: bool, as_json: bool) -> None:
-    """Write the built-in tiny SD-1.x checkpoint (seeded random weights, real CLIP vocabulary)."""
+def build_tiny_cmd(output: Path, family: str, lora_out: Path | None, force: bool, as_json: bool) -> None:
+    """Write a built-in tiny checkpoint (seeded random weights, real CLIP vocabulary)."""
     _need_extra()
+    if lora_out is not None and family != "sd1":
+        raise click.UsageError("--lora: the tiny LoRA is made for the sd1 family")
     for path in (output, lora_out):
         if path is not None:
             check_output(path, [], kind="safetensors", force=force)
@@ -323,9 +350,9 @@ def build_tiny_cmd(output: Path, lora_out: Path | None, force: bool, as_json: bo
     from seedlock.replay.run import quiet_libraries
 
     quiet_libraries()
-    from seedlock.replay.tiny import build_tiny, build_tiny_lora
+    from seedlock.replay.tiny import TINY, build_tiny, build_tiny_lora
 
-    paths = [build_tiny(output)]
+    paths = [build_tiny(output, TINY[family])]
     if lora_out:
         paths.append(build_tiny_lora(lora_out))
     out: list[dict[str, Any]] = [

@@ -160,6 +160,12 @@ class ComfyClient:
         data: bytes = self._request("GET", f"/view?{q}").content
         return data
 
+    def upload_image(self, name: str, data: bytes, *, overwrite: bool = True) -> str:
+        """Put an image into the server's input folder (for LoadImage); returns the name it was stored under."""
+        resp = self._request("POST", "/upload/image", files={"image": (name, data, "image/png")},
+                             data={"overwrite": "true" if overwrite else "false", "type": "input"})  # fmt: skip
+        return str(_json(resp).get("name", name))
+
     # -- running a graph -------------------------------------------------------------------------
     def check_nodes(self, graph: Mapping[str, Any]) -> None:
         """Fail before submitting when a node type is not installed on the server."""

@@ -1,10 +1,13 @@
 """A ComfyUI API graph run by seedlock, without ComfyUI, for the node set it mirrors exactly.
 
-Supported: CheckpointLoaderSimple, CLIPSetLastLayer, CLIPTextEncode, EmptyLatentImage,
-KSampler, KSamplerAdvanced, LatentUpscale, LatentUpscaleBy, VAEDecode, SaveImage and
-PreviewImage. Anything else is refused with the node named, rather than run
-approximately. The saved image's pixels are what ComfyUI's SaveImage writes: the decoded
-image clamped, scaled by 255 and truncated.
+Supported: CheckpointLoaderSimple, LoraLoader, LoraLoaderModelOnly, CLIPSetLastLayer,
+CLIPTextEncode, EmptyLatentImage, LoadImage, ImageScale, ImageScaleBy, VAEEncode,
+VAEEncodeForInpaint, SetLatentNoiseMask, KSampler, KSamplerAdvanced, LatentUpscale,
+LatentUpscaleBy, VAEDecode, SaveImage and PreviewImage: txt2img, img2img, inpainting,
+LoRAs, and hires passes in latent or pixel space. Anything else is refused with the node
+named, rather than run approximately. Latents travel as ComfyUI's LATENT dicts
+(``samples`` and an optional ``noise_mask``). The saved image's pixels are what
+ComfyUI's SaveImage writes: the decoded image clamped, scaled by 255 and truncated.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from seedlock.errors import ReplayRefused
 __all__ = ["SUPPORTED", "GraphRun", "run_graph"]
 
 SUPPORTED = frozenset({
-    "CheckpointLoaderSimple", "CLIPSetLastLayer", "CLIPTextEncode", "EmptyLatentImage", "KSampler",
-    "KSamplerAdvanced", "LatentUpscale", "LatentUpscaleBy", "VAEDecode", "SaveImage", "PreviewImage",
+    "CheckpointLoaderSimple", "LoraLoader", "LoraLoaderModelOnly", "CLIPSetLastLayer", "CLIPTextEncode",
+    "EmptyLatentImage", "LoadImage", "ImageScale", "ImageScaleBy", "VAEEncode", "VAEEncodeForInpaint",
+    "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced", "LatentUpscale", "LatentUpscaleBy", "VAEDecode",
+    "SaveImage", "PreviewImage",
 })  # fmt: skip
-_UPSCALE_MODES = {"nearest-exact": "nearest-exact", "bilinear": "bilinear", "area": "area", "bicubic": "bicubic"}
+#: what a graph names that lives outside it: a checkpoint, a LoRA, an input image
+Resolve = Callable[[str, str], "str | os.PathLike[str]"]
 
 
 @dataclass
@@ -63,7 +69,7 @@ def _sha(t: Any) -> str:
 
 def run_graph(
     graph: Mapping[str, Mapping[str, Any]],
-    resolve_model: Callable[[str], str | os.PathLike[str]],
+    resolve: Resolve,
     *,
     threads: int | None = None,
     on_step: Callable[[str, int], None] | None = None,
@@ -71,7 +77,7 @@ def run_graph(
     """Evaluate every SaveImage/PreviewImage of ``graph``.
 
     Args:
-        resolve_model: a checkpoint name in the graph -> its file.
+        resolve: (kind, name in the graph) -> its file; kind is checkpoint, lora or input.
         threads: torch CPU threads (ComfyUI's result depends on the count it ran with).
 
     Raises:
@@ -80,6 +86,8 @@ def run_graph(
     import torch
 
     from seedlock.replay import comfy_sampling as cs
+    from seedlock.replay.comfy_images import load_image, upscale, vae_encode
+    from seedlock.replay.comfy_lora import apply_lora, read_lora
     from seedlock.replay.comfy_model import load_comfy_model
     from seedlock.replay.comfy_text import encode_prompt
 
@@ -116,15 +124,21 @@ def run_graph(
         if ct == "CheckpointLoaderSimple":
             name = str(ins["ckpt_name"])
             if name not in models:
-                models[name] = _cached_model(resolve_model(name), load_comfy_model)
+                models[name] = _cached_model(resolve("checkpoint", name), load_comfy_model)
             m = models[name]
             out = (m, (m, -1), m)
+        elif ct in ("LoraLoader", "LoraLoaderModelOnly"):
+            lora = read_lora(resolve("lora", str(ins["lora_name"])))
+            clip_in = ins.get("clip", (ins["model"], -1))
+            s_model, s_clip = float(ins["strength_model"]), float(ins.get("strength_clip", 0.0))
+            unet_m, clip_m = apply_lora(_with_clip(ins["model"], clip_in[0]), lora, s_model, s_clip)
+            out = (unet_m, (clip_m, clip_in[1])) if ct == "LoraLoader" else (unet_m,)
         elif ct == "CLIPSetLastLayer":
             m, _ = ins["clip"]
             out = ((m, int(ins["stop_at_clip_layer"])),)
         elif ct == "CLIPTextEncode":
             m, layer = ins["clip"]
-            key = (id(m), str(ins["text"]), layer)
+            key = (id(m.clip), str(ins["text"]), layer)
             cond = _ENCODED.get(key)
             if cond is None:
                 cond = encode_prompt(m, str(ins["text"]), tokenizer(), layer)
@@ -134,27 +148,39 @@ def run_graph(
             trace[f"text:{nid}"] = _sha(cond)
             out = (cond,)
         elif ct == "EmptyLatentImage":
-            out = (torch.zeros([int(ins["batch_size"]), 4, int(ins["height"]) // 8, int(ins["width"]) // 8]),)
+            out = ({"samples": torch.zeros([int(ins["batch_size"]), 4, int(ins["height"]) // 8, int(ins["width"]) // 8])},)
+        elif ct == "LoadImage":
+            out = load_image(resolve("input", str(ins["image"])))
+        elif ct in ("ImageScale", "ImageScaleBy"):
+            img = ins["image"]
+            w, h = _new_size(ct, ins, img.shape[2], img.shape[1])
+            where = f"node {nid}"
+            scaled = img if (w, h) == (0, 0) else upscale(img.movedim(-1, 1), w, h, str(ins["upscale_method"]),
+                                                          str(ins.get("crop", "disabled")), where).movedim(1, -1)  # fmt: skip
+            out = (scaled,)
+        elif ct == "VAEEncode":
+            latent = vae_encode(ins["vae"].vae, ins["pixels"][:, :, :, :3])
+            trace[f"encode:{nid}"] = _sha(latent)
+            out = ({"samples": latent},)
+        elif ct == "VAEEncodeForInpaint":
+            out = (_encode_for_inpaint(ins, vae_encode),)
+            trace[f"encode:{nid}"] = _sha(out[0]["samples"])
+        elif ct == "SetLatentNoiseMask":
+            mask = ins["mask"]
+            out = ({**ins["samples"], "noise_mask": mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1]))},)
         elif ct in ("LatentUpscale", "LatentUpscaleBy"):
-            s = ins["samples"]
+            s = ins["samples"]["samples"]
+            w, h = _new_size(ct, ins, s.shape[3] * 8, s.shape[2] * 8)
             if ct == "LatentUpscale":
-                w, h = int(ins["width"]) // 8, int(ins["height"]) // 8
-                if w == 0 or h == 0:
-                    w = w or max(1, round(s.shape[3] * h / s.shape[2]))
-                    h = h or max(1, round(s.shape[2] * w / s.shape[3]))
-                if ins.get("crop", "disabled") != "disabled":
-                    raise ReplayRefused(f"LatentUpscale crop={ins.get('crop')} (node {nid}) is not mirrored")
-            else:
-                w, h = round(s.shape[3] * float(ins["scale_by"])), round(s.shape[2] * float(ins["scale_by"]))
-            mode = str(ins["upscale_method"])
-            if mode not in _UPSCALE_MODES:
-                raise ReplayRefused(f"upscale method {mode} (node {nid}) is not mirrored")
-            out = (torch.nn.functional.interpolate(s, size=(h, w), mode=_UPSCALE_MODES[mode]),)
+                w, h = w // 8, h // 8
+            scaled = s if (w, h) == (0, 0) else upscale(s, w, h, str(ins["upscale_method"]),
+                                                        str(ins.get("crop", "disabled")), f"node {nid}")  # fmt: skip
+            out = ({**ins["samples"], "samples": scaled},)
         elif ct in ("KSampler", "KSamplerAdvanced"):
-            out = (_ksampler(nid, ct, ins, ms, trace, on_step),)
+            out = ({**ins["latent_image"], "samples": _ksampler(nid, ct, ins, ms, trace, on_step)},)
         elif ct == "VAEDecode":
             m = ins["vae"]
-            img = m.vae.decode(ins["samples"]).sample
+            img = m.vae.decode(ins["samples"]["samples"]).sample
             img = torch.clamp((img + 1.0) / 2.0, min=0.0, max=1.0).movedim(1, -1)
             trace[f"decode:{nid}"] = _sha(img)
             out = (img,)
@@ -173,6 +199,67 @@ def run_graph(
                 for i, arr in enumerate(run(nid)):
                     images[nid if i == 0 else f"{nid}:{i}"] = arr
     return GraphRun(images, trace, time.perf_counter() - t0)
+
+
+def _with_clip(model: Any, clip_from: Any) -> Any:
+    """The model a LoraLoader patches, carrying the text-encoder weights of its clip input."""
+    from dataclasses import replace
+
+    return model if clip_from is model else replace(model, clip=clip_from.clip)
+
+
+def _new_size(ct: str, ins: dict[str, Any], width: int, height: int) -> tuple[int, int]:
+    """The (width, height) in pixels an upscale node asks for; (0, 0) keeps the input as it is."""
+    if ct.endswith("By"):
+        scale = float(ins["scale_by"])
+        return round(width * scale), round(height * scale)
+    w, h = int(ins["width"]), int(ins["height"])
+    if w == 0 and h == 0:
+        return 0, 0
+    if w == 0:
+        w = max(1, round(width * h / height))
+    elif h == 0:
+        h = max(1, round(height * w / width))
+    return w, h
+
+
+def _encode_for_inpaint(ins: dict[str, Any], vae_encode: Callable[[Any, Any], Any]) -> dict[str, Any]:
+    """VAEEncodeForInpaint: masked pixels set to grey, the mask grown by ``grow_mask_by`` as the noise mask."""
+    import torch
+
+    pixels, mask, grow = ins["pixels"], ins["mask"], int(ins.get("grow_mask_by", 6))
+    x, y = (pixels.shape[1] // 8) * 8, (pixels.shape[2] // 8) * 8
+    mask = torch.nn.functional.interpolate(mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])),
+                                           size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")  # fmt: skip
+    pixels = pixels.clone()
+    if pixels.shape[1] != x or pixels.shape[2] != y:
+        x_off, y_off = (pixels.shape[1] % 8) // 2, (pixels.shape[2] % 8) // 2
+        pixels = pixels[:, x_off : x + x_off, y_off : y + y_off, :]
+        mask = mask[:, :, x_off : x + x_off, y_off : y + y_off]
+    if grow == 0:
+        erosion = mask
+    else:
+        kernel = torch.ones((1, 1, grow, grow))
+        erosion = torch.clamp(torch.nn.functional.conv2d(mask.round(), kernel, padding=math.ceil((grow - 1) / 2)), 0, 1)
+    m = (1.0 - mask.round()).squeeze(1)
+    for i in range(3):
+        pixels[:, :, :, i] -= 0.5
+        pixels[:, :, :, i] *= m
+        pixels[:, :, :, i] += 0.5
+    return {"samples": vae_encode(ins["vae"].vae, pixels), "noise_mask": erosion[:, :, :x, :y].round()}
+
+
+def _reshape_mask(mask: Any, shape: tuple[int, ...]) -> Any:
+    """ComfyUI's reshape_mask: bilinear to the latent's size, repeated over channels and batch."""
+    import torch
+
+    mask = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1]))
+    mask = torch.nn.functional.interpolate(mask, size=shape[2:], mode="bilinear")
+    if mask.shape[1] < shape[1]:
+        mask = mask.repeat((1, shape[1], 1, 1))[:, : shape[1]]
+    if mask.shape[0] < shape[0]:
+        mask = mask.repeat((math.ceil(shape[0] / mask.shape[0]), 1, 1, 1))[: shape[0]]
+    return mask
 
 
 def _ksampler(
@@ -194,7 +281,8 @@ def _ksampler(
     if scheduler not in cs.SCHEDULERS:
         raise ReplayRefused(f"scheduler {scheduler} (node {nid}) is not mirrored yet")
     steps, cfg = int(ins["steps"]), float(ins["cfg"])
-    latent = ins["latent_image"]
+    latent = ins["latent_image"]["samples"]
+    noise_mask = ins["latent_image"].get("noise_mask")
     if ct == "KSampler":
         seed, denoise, add_noise = int(ins["seed"]), float(ins["denoise"]), True
         sigmas = cs.ksampler_sigmas(ms, sampler, scheduler, steps, denoise)
@@ -215,7 +303,7 @@ def _ksampler(
     cond, uncond = ins["positive"], ins["negative"]
     model = m.unet
 
-    def denoise_fn(x: Any, sigma: Any) -> Any:
+    def guided(x: Any, sigma: Any) -> Any:
         xc = ms.calculate_input(sigma, x)
         t = ms.timestep(sigma).float()
         if math.isclose(cfg, 1.0):  # ComfyUI skips the negative prompt at cfg 1
@@ -233,12 +321,29 @@ def _ksampler(
             u = ms.calculate_denoised(sigma, model(xc, t, encoder_hidden_states=uncond).sample.float(), x)
         return u + (c - u) * cfg
 
+    scaled = latent * m.scale_factor
+    denoise_fn = guided
+    if noise_mask is not None:
+        # ComfyUI's KSamplerX0Inpaint: outside the mask the latent is held at the input's, noised to each sigma
+        mask = _reshape_mask(noise_mask, tuple(noise.shape))
+        keep = 1.0 - mask
+        inpaint_noise = noise
+        if sampler == "ddim":  # ComfyUI's ddim draws its own inpaint noise from seed + 1
+            inpaint_noise = torch.randn(noise.shape, generator=torch.manual_seed(seed + 1), device="cpu")
+
+        def inpainting(x: Any, sigma: Any) -> Any:
+            sig = sigma.reshape([sigma.shape[0]] + [1] * (len(inpaint_noise.shape) - 1))
+            x = x * mask + ms.noise_scaling(sig, inpaint_noise, scaled, False) * keep
+            return guided(x, sigma) * mask + scaled * keep
+
+        denoise_fn = inpainting
+
     def step(i: int, out: Any) -> None:
         trace[f"step:{nid}:{i}"] = _sha(out)
         if on_step:
             on_step(nid, i)
 
-    x = cs.sample(denoise_fn, ms, sampler, sigmas, noise, latent * m.scale_factor, seed, step)
+    x = cs.sample(denoise_fn, ms, sampler, sigmas, noise, scaled, seed, step)
     x = x / m.scale_factor
     trace[f"latent:{nid}"] = _sha(x)
     return x

@@ -12,7 +12,7 @@ attention with a causal mask of ``-finfo.max``, quick-GELU, the final layer norm
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from seedlock.errors import ReplayRefused
@@ -170,6 +170,8 @@ class ComfyModel:
     clip: dict[str, Any]
     clip_layers: int
     scale_factor: float = 0.18215
+    #: UNet parameter name -> its key in the checkpoint (the names ComfyUI's LoRA mapping starts from)
+    unet_keys: dict[str, str] = field(default_factory=dict)
 
     def encode_tokens(self, batch: Any, layer: int = -1) -> Any:
         """ComfyUI's CLIP over a batch of 77-token rows; ``layer`` -1 is the last (CLIPSetLastLayer)."""
@@ -243,7 +245,13 @@ def load_comfy_model(path: str | os.PathLike[str]) -> ComfyModel:
     }
     ucfg = sfu.create_unet_diffusers_config_from_ldm(original, ckpt)
     unet = UNet2DConditionModel(**ucfg)
-    unet.load_state_dict(sfu.convert_ldm_unet_checkpoint(ckpt, ucfg), strict=True)
+    converted = sfu.convert_ldm_unet_checkpoint(ckpt, ucfg)
+    # the converter moves tensors without copying them: a storage address names the original key
+    by_storage = {(v.untyped_storage().data_ptr(), tuple(v.shape)): k for k, v in ckpt.items() if k.startswith(UNET)}
+    unet_keys = {dk: by_storage[key] for dk, v in converted.items()
+                 if (key := (v.untyped_storage().data_ptr(), tuple(v.shape))) in by_storage}  # fmt: skip
+    unet.load_state_dict(converted, strict=True)
+    del converted
     vcfg = sfu.create_vae_diffusers_config_from_ldm(original, ckpt)
     vae = AutoencoderKL(**vcfg)
     vae.load_state_dict(sfu.convert_ldm_vae_checkpoint(ckpt, vcfg), strict=True)
@@ -259,4 +267,4 @@ def load_comfy_model(path: str | os.PathLike[str]) -> ComfyModel:
                 break
     layers = 1 + max(int(k.split(".")[2]) for k in clip if k.startswith("encoder.layers."))
     del ckpt
-    return ComfyModel(family, unet, vae, clip, layers)
+    return ComfyModel(family, unet, vae, clip, layers, unet_keys=unet_keys)

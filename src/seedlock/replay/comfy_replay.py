@@ -8,6 +8,7 @@ within N levels (the largest difference of any channel, with PSNR), or different
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,26 @@ def comfy_graph_of(image: str | os.PathLike[str]) -> dict[str, Any] | None:
     return graph
 
 
-def _resolver(model: str | os.PathLike[str] | None, found: dict[str, str]) -> Any:
-    def resolve(name: str) -> str:
-        if model is not None:
-            found[name] = os.fspath(model)
+def _resolver(
+    model: str | os.PathLike[str] | None,
+    loras: Mapping[str, str | os.PathLike[str]],
+    input_dirs: Sequence[str | os.PathLike[str]],
+    found: dict[str, str],
+) -> Any:
+    """(kind, name) -> file: the given model or LoRA files, the input folders, else the model index."""
+
+    def resolve(kind: str, name: str) -> str:
+        if kind == "input":
+            for folder in input_dirs:
+                candidate = Path(folder) / name
+                if candidate.is_file():
+                    found[name] = os.fspath(candidate)
+                    return found[name]
+            where = ", ".join(os.fspath(d) for d in input_dirs)
+            raise ReplayRefused(f"input image {name} is not in {where}", needs="input")
+        given = model if kind == "checkpoint" else loras.get(name, loras.get(Path(name).stem))
+        if given is not None:
+            found[name] = os.fspath(given)
             return found[name]
         from seedlock.pin.cache import HashCache
         from seedlock.pin.index import find_by_name
@@ -84,7 +101,8 @@ def _resolver(model: str | os.PathLike[str] | None, found: dict[str, str]) -> An
         with HashCache() as cache:
             hit = find_by_name(cache, name)
         if hit is None or not Path(hit).is_file():
-            raise ReplayRefused(f"checkpoint {name} is not in the model index", needs="model")
+            needs = "model" if kind == "checkpoint" else f"lora:{Path(name).stem}"
+            raise ReplayRefused(f"{kind} {name} is not in the model index", needs=needs)
         found[name] = hit
         return hit
 
@@ -92,12 +110,21 @@ def _resolver(model: str | os.PathLike[str] | None, found: dict[str, str]) -> An
 
 
 def replay_comfy(
-    image: str | os.PathLike[str], *, model: str | os.PathLike[str] | None = None, threads: int | None = None
+    image: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    loras: Mapping[str, str | os.PathLike[str]] | None = None,
+    input_dirs: Sequence[str | os.PathLike[str]] = (),
+    threads: int | None = None,
 ) -> ComfyReplay:
     """Run the image's graph with ComfyUI's numerics and compare with its pixels.
 
+    Args:
+        loras: a LoRA's name in the graph (or its stem) -> its file; others come from the model index.
+        input_dirs: where LoadImage's files are looked for (the image's own folder is searched last).
+
     Raises:
-        ReplayRefused: no graph in the image, a node or sampler not mirrored, no checkpoint.
+        ReplayRefused: no graph in the image, a node or sampler not mirrored, a file not found.
     """
     from seedlock.diff.pixels import compare_arrays, decode
     from seedlock.replay.comfy_graph import run_graph
@@ -106,7 +133,8 @@ def replay_comfy(
     if graph is None:
         raise ReplayRefused("the image carries no ComfyUI graph (prompt chunk)", path=str(image))
     found: dict[str, str] = {}
-    run = run_graph(graph, _resolver(model, found), threads=threads)
+    dirs = [*input_dirs, Path(image).parent]
+    run = run_graph(graph, _resolver(model, loras or {}, dirs, found), threads=threads)
     if not run.images:
         raise ReplayRefused("the graph saves no image", path=str(image))
     first = run.images[sorted(run.images)[0]]

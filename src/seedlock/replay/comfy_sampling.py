@@ -12,6 +12,7 @@ scale factor (and multiplied back on the way into a second pass); SaveImage trun
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -153,7 +154,7 @@ SCHEDULERS: dict[str, Callable[[ModelSampling, int], torch.Tensor]] = {
 }
 
 #: ComfyUI drops the second-to-last sigma for these (they evaluate the model at midpoints)
-_DISCARD_PENULTIMATE = frozenset({"dpm_2", "dpm_2_ancestral"})
+_DISCARD_PENULTIMATE = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})
 
 
 def ksampler_sigmas(ms: ModelSampling, sampler: str, scheduler: str, steps: int, denoise: float = 1.0) -> torch.Tensor:
@@ -286,6 +287,100 @@ def _lcm(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, seed: int, ms: 
     return x
 
 
+def _brownian_noise(x: torch.Tensor, sigmas: torch.Tensor, seed: int) -> Callable[[Any, Any], torch.Tensor]:
+    """ComfyUI's BrownianTreeNoiseSampler (cpu=True): torchsde's tree over [sigma_min, sigma_max]."""
+    import torchsde
+
+    t0, t1 = torch.as_tensor(sigmas[sigmas > 0].min()), torch.as_tensor(sigmas.max())
+    tree = torchsde.BrownianTree(t0.detach().cpu(), torch.zeros_like(x).detach().cpu(), t1.detach().cpu(), entropy=seed)
+
+    def noise(sigma: Any, sigma_next: Any) -> torch.Tensor:
+        a, b = torch.as_tensor(sigma), torch.as_tensor(sigma_next)
+        lo, hi, sign = (a, b, 1) if a < b else (b, a, -1)
+        with warnings.catch_warnings():  # torchsde warns of float rounding at the interval's ends
+            warnings.simplefilter("ignore")
+            w = torch.stack([tree(lo.detach().cpu().float(), hi.detach().cpu().float())])
+        w = w.to(device=lo.device, dtype=lo.dtype) * (1 * sign)
+        return w[0] / (b - a).abs().sqrt()
+
+    return noise
+
+
+def _dpmpp_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, seed: int, ms: ModelSampling) -> torch.Tensor:
+    s_noise, r = 1.0, 1 / 2  # eta 1: its products are exact
+    noise = _brownian_noise(x, sigmas, seed)
+    s_in = x.new_ones([x.shape[0]])
+
+    def sigma_fn(lam: torch.Tensor) -> torch.Tensor:
+        return lam.neg().exp()
+
+    def lambda_fn(sigma: torch.Tensor) -> torch.Tensor:
+        return sigma.log().neg()
+
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        lambda_s, lambda_t = lambda_fn(sigmas[i]), lambda_fn(sigmas[i + 1])
+        h = lambda_t - lambda_s
+        lambda_s_1 = lambda_s + r * h
+        fac = 1 / (2 * r)
+        sigma_s_1 = sigma_fn(lambda_s_1)
+        alpha_s = sigmas[i] * lambda_s.exp()
+        alpha_s_1 = sigma_s_1 * lambda_s_1.exp()
+        alpha_t = sigmas[i + 1] * lambda_t.exp()
+        sd, su = _ancestral_step(lambda_s.neg().exp(), lambda_s_1.neg().exp())
+        h_ = sd.log().neg() - lambda_s
+        x_2 = (alpha_s_1 / alpha_s) * (-h_).exp() * x - alpha_s_1 * (-h_).expm1() * denoised
+        x_2 = x_2 + alpha_s_1 * noise(sigmas[i], sigma_s_1) * s_noise * su
+        denoised_2 = model(x_2, sigma_s_1 * s_in)
+        sd, su = _ancestral_step(lambda_s.neg().exp(), lambda_t.neg().exp())
+        h_ = sd.log().neg() - lambda_s
+        denoised_d = (1 - fac) * denoised + fac * denoised_2
+        x = (alpha_t / alpha_s) * (-h_).exp() * x - alpha_t * (-h_).expm1() * denoised_d
+        x = x + alpha_t * noise(sigmas[i], sigmas[i + 1]) * s_noise * su
+    return x
+
+
+def _dpmpp_2m_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, seed: int, ms: ModelSampling) -> torch.Tensor:
+    eta, s_noise = 1.0, 1.0
+    noise = _brownian_noise(x, sigmas, seed)
+    s_in = x.new_ones([x.shape[0]])
+    old_denoised: torch.Tensor | None = None
+    h: torch.Tensor | None = None
+    h_last: torch.Tensor | None = None
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in)
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            lambda_s, lambda_t = sigmas[i].log().neg(), sigmas[i + 1].log().neg()
+            h = lambda_t - lambda_s
+            h_eta = h * (eta + 1)
+            alpha_t = sigmas[i + 1] * lambda_t.exp()
+            x = sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x + alpha_t * (-h_eta).expm1().neg() * denoised
+            if old_denoised is not None and h_last is not None:
+                r = h_last / h
+                x = x + 0.5 * alpha_t * (-h_eta).expm1().neg() * (1 / r) * (denoised - old_denoised)
+            x = x + noise(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-2 * h * eta).expm1().neg().sqrt() * s_noise
+        old_denoised = denoised
+        h_last = h
+    return x
+
+
+def _uni_pc(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, seed: int, ms: ModelSampling) -> torch.Tensor:
+    from seedlock.replay.comfy_unipc import sample_unipc
+
+    return sample_unipc(model, x, sigmas, "bh1")
+
+
+def _uni_pc_bh2(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, seed: int, ms: ModelSampling) -> torch.Tensor:
+    from seedlock.replay.comfy_unipc import sample_unipc
+
+    return sample_unipc(model, x, sigmas, "bh2")
+
+
 SAMPLERS: dict[str, Callable[[Denoiser, torch.Tensor, torch.Tensor, int, ModelSampling], torch.Tensor]] = {
     "euler": _euler,
     "euler_ancestral": _euler_ancestral,
@@ -294,9 +389,13 @@ SAMPLERS: dict[str, Callable[[Denoiser, torch.Tensor, torch.Tensor, int, ModelSa
     "dpmpp_2m": _dpmpp_2m,
     "lcm": _lcm,
     "ddim": _euler,  # ComfyUI's ddim is euler (its inpaint noise is drawn but unused without a mask)
+    "dpmpp_sde": _dpmpp_sde,
+    "dpmpp_2m_sde": _dpmpp_2m_sde,
+    "uni_pc": _uni_pc,
+    "uni_pc_bh2": _uni_pc_bh2,
 }
 #: samplers without per-step noise: bit-identical on any device
-DETERMINISTIC_SAMPLERS = frozenset({"euler", "heun", "dpm_2", "dpmpp_2m", "ddim"})
+DETERMINISTIC_SAMPLERS = frozenset({"euler", "heun", "dpm_2", "dpmpp_2m", "ddim", "uni_pc", "uni_pc_bh2"})
 
 
 def sample(

@@ -1,8 +1,9 @@
 """The diffusers-format config folders that ``from_single_file`` would otherwise fetch
 from a hub, written locally (configs and a tokenizer, no weights).
 
-Two families: ``tiny-sd1`` (seedlock's built-in test model) and ``sd1`` (the public
-SD-1.5 configuration). The tokenizer is OpenAI's CLIP BPE from the vocabulary seedlock
+Four families: ``tiny-sd1`` and ``tiny-sdxl`` (seedlock's built-in test models, each of its
+family's topology at tiny widths), ``sd1`` (the public SD-1.5 configuration) and ``sdxl``
+(SDXL base 1.0's). The tokenizer is OpenAI's CLIP BPE from the vocabulary seedlock
 ships, written as ``vocab.json`` + ``merges.txt``, which every transformers version loads
 alike (transformers 5 would save only ``tokenizer.json``).
 """
@@ -89,13 +90,76 @@ FAMILIES: dict[str, dict[str, Any]] = {
 }
 
 
+_SDXL_UNET: dict[str, Any] = {
+    "layers_per_block": 2,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "use_linear_projection": True,
+    "addition_embed_type": "text_time",
+}
+_GELU_TEXT: dict[str, Any] = {**_CLIP_TEXT, "hidden_act": "gelu", "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
+
+FAMILIES["tiny-sdxl"] = {
+    "pipeline": "StableDiffusionXLPipeline",
+    "unet": {
+        **_SDXL_UNET,
+        "block_out_channels": [32, 64, 64],
+        "attention_head_dim": [2, 4, 4],
+        "transformer_layers_per_block": [1, 1, 2],
+        # the two encoders' widths differ, as in SDXL (768 and 1280): loaders tell them apart by width
+        "cross_attention_dim": 32 + 48,
+        "addition_time_embed_dim": 8,
+        "projection_class_embeddings_input_dim": 6 * 8 + 48,
+        "sample_size": 8,
+    },
+    "vae": {**_VAE_LAYOUT, "block_out_channels": [32, 32, 64, 64], "sample_size": 64, "scaling_factor": 0.13025},
+    "text_encoder": FAMILIES["tiny-sd1"]["text_encoder"],
+    "text_encoder_2": {
+        **_GELU_TEXT,
+        "hidden_size": 48,
+        "intermediate_size": 96,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 4,
+        "projection_dim": 48,
+    },
+}
+FAMILIES["sdxl"] = {
+    "pipeline": "StableDiffusionXLPipeline",
+    "unet": {
+        **_SDXL_UNET,
+        "block_out_channels": [320, 640, 1280],
+        "attention_head_dim": [5, 10, 20],
+        "transformer_layers_per_block": [1, 2, 10],
+        "cross_attention_dim": 2048,
+        "addition_time_embed_dim": 256,
+        "projection_class_embeddings_input_dim": 2816,
+        "sample_size": 128,
+    },
+    "vae": {**_VAE_LAYOUT, "block_out_channels": [128, 256, 512, 512], "sample_size": 1024, "scaling_factor": 0.13025},
+    "text_encoder": FAMILIES["sd1"]["text_encoder"],
+    "text_encoder_2": {
+        **_GELU_TEXT,
+        "hidden_size": 1280,
+        "intermediate_size": 5120,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 20,
+        "projection_dim": 1280,
+    },
+}
+
+
 def _json(path: Path, obj: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def write_tokenizer(folder: Path) -> None:
-    """vocab.json + merges.txt rebuilt from OpenAI's BPE file (shipped in seedlock/diff/data)."""
+def write_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
+    """vocab.json + merges.txt rebuilt from OpenAI's BPE file (shipped in seedlock/diff/data).
+
+    SDXL's second tokenizer pads with ``!`` where the first pads with the end token.
+    """
     from seedlock.diff.tokens import tokenizer
 
     tok = tokenizer()
@@ -111,7 +175,7 @@ def write_tokenizer(folder: Path) -> None:
             "bos_token": "<|startoftext|>",
             "eos_token": "<|endoftext|>",
             "unk_token": "<|endoftext|>",
-            "pad_token": "<|endoftext|>",
+            "pad_token": pad_token,
             "do_lower_case": True,
         },
     )
@@ -126,6 +190,9 @@ def config_folder(family: str) -> Path:
     if marker.exists():
         return folder
     spec = FAMILIES[family]
+    if spec.get("pipeline") == "StableDiffusionXLPipeline":
+        _sdxl_folder(folder, spec)
+        return folder
     _json(folder / "unet" / "config.json", {"_class_name": "UNet2DConditionModel", **spec["unet"]})
     _json(folder / "vae" / "config.json", {"_class_name": "AutoencoderKL", **spec["vae"]})
     _json(
@@ -149,3 +216,33 @@ def config_folder(family: str) -> Path:
         },
     )
     return folder
+
+
+def _sdxl_folder(folder: Path, spec: dict[str, Any]) -> None:
+    _json(folder / "unet" / "config.json", {"_class_name": "UNet2DConditionModel", **spec["unet"]})
+    _json(folder / "vae" / "config.json", {"_class_name": "AutoencoderKL", "force_upcast": True, **spec["vae"]})
+    _json(
+        folder / "text_encoder" / "config.json",
+        {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **spec["text_encoder"]},
+    )
+    _json(
+        folder / "text_encoder_2" / "config.json",
+        {"architectures": ["CLIPTextModelWithProjection"], "model_type": "clip_text_model", **spec["text_encoder_2"]},
+    )
+    _json(folder / "scheduler" / "scheduler_config.json", {"_class_name": "EulerDiscreteScheduler", **SD1_SCHEDULER})
+    write_tokenizer(folder / "tokenizer")
+    write_tokenizer(folder / "tokenizer_2", pad_token="!")
+    _json(
+        folder / "model_index.json",
+        {
+            "_class_name": "StableDiffusionXLPipeline",
+            "force_zeros_for_empty_prompt": True,
+            "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+    )

@@ -32,7 +32,7 @@ from seedlock.replay.recipe import Recipe
 from seedlock.replay.schedulers import effective_config, scheduler_for, scheduler_from_config
 
 NOISE_RECIPE = "seedlock-cpu-1"
-NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512}
+NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class RunResult:
 
 
 def family_of(path: str) -> str:
-    """``tiny-sd1`` or ``sd1`` from the checkpoint's own keys (its validated header); refuse anything else."""
+    """``tiny-sd1``, ``sd1``, ``tiny-sdxl`` or ``sdxl`` from the checkpoint's own keys (its validated
+    header, as ComfyUI decides a family: keys and shapes, never the file name); refuse anything else."""
     from seedlock.errors import SafetensorsHeaderError
     from seedlock.pin.safetensors_header import read_header_of
 
@@ -71,8 +72,13 @@ def family_of(path: str) -> str:
     if family in NATIVE_SIZE:
         return str(family)
     shapes = header.shapes
-    if any(k.startswith("conditioner.embedders") for k in shapes):
-        raise ReplayRefused("SDXL single-file checkpoints are not replayed yet (SD-1.x only)")
+    from seedlock.replay.comfy_model import detect_family
+
+    detected = detect_family({k: tuple(v) for k, v in shapes.items()})
+    if detected == "sdxl" and "conditioner.embedders.1.model.text_projection" in shapes:
+        return "sdxl"
+    if detected not in ("sd1", "unknown"):
+        raise ReplayRefused(f"{Path(path).name} is a {detected} checkpoint: seedlock generates with SD-1.x and SDXL base")
     first_conv = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
     if (
         first_conv
@@ -109,25 +115,28 @@ class Engine:
     def pipeline(self, model: str) -> Any:
         if model in self._pipes:
             return self._pipes[model]
+        import diffusers
         import torch
-        from diffusers import StableDiffusionPipeline
 
-        from seedlock.replay.configs import config_folder
+        from seedlock.replay.configs import FAMILIES, config_folder
 
         family = family_of(model)
         dtype = getattr(torch, self.settings.dtype)
-        pipe = StableDiffusionPipeline.from_single_file(
+        pipeline_class = getattr(diffusers, FAMILIES[family].get("pipeline", "StableDiffusionPipeline"))
+        extra = {} if "text_encoder_2" in FAMILIES[family] else {"safety_checker": None, "requires_safety_checker": False}
+        pipe = pipeline_class.from_single_file(
             model,
             config=str(config_folder(family)),
             local_files_only=True,
-            safety_checker=None,
-            requires_safety_checker=False,
             torch_dtype=dtype,
+            **extra,
         )
         # memory-mapped weights sit at header-dependent offsets, and with one thread the
         # kernels' results depend on alignment: give every tensor a fresh allocation
         with torch.no_grad():
-            for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+            for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
+                if module is None:
+                    continue
                 for p in module.parameters():
                     p.data = p.data.clone()
                 for b in module.buffers():

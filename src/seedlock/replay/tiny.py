@@ -1,4 +1,4 @@
-"""The built-in tiny model: an SD-1.x-architecture checkpoint from seeded random weights.
+"""The built-in tiny models: SD-1.x- and SDXL-architecture checkpoints from seeded random weights.
 
 Same topology as SD 1.5 (4-level UNet with cross-attention, 4-level VAE, CLIP text
 encoder with the real 49,408-token vocabulary) at tiny widths, so it is loaded through
@@ -11,6 +11,11 @@ that prompt edits visibly change the image. The file is byte-identical each time
 is built with the same torch/diffusers/transformers versions (random initialisation
 differs between library versions, which is why tests compare runs with each other and
 never against a hard-coded hash).
+
+``tiny-sdxl`` has SDXL's topology (three UNet levels, attention in the last two with
+transformer depth, the size/crop embedding, two text encoders, the second in OpenCLIP's
+layout with a projection) and is written in SDXL's single-file layout
+(``conditioner.embedders.*``), so it loads through the path an SDXL checkpoint takes.
 """
 
 from __future__ import annotations
@@ -20,19 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.replay.configs import FAMILIES
-from seedlock.replay.ldm_keys import text_to_ldm, unet_to_ldm, vae_to_ldm
+from seedlock.replay.ldm_keys import SDXL_ATTENTION, open_clip_to_ldm, text_to_ldm, unet_to_ldm, vae_to_ldm
 
 TEXT_GAIN = 10.0
 FAMILY = "tiny-sd1"
+#: what ``seedlock model build-tiny --family`` offers: family name -> the tiny model's family
+TINY = {"sd1": "tiny-sd1", "sdxl": "tiny-sdxl"}
 
 
-def build_tiny_state() -> dict[str, Any]:
-    """The tiny model's LDM-layout state dict (seeded: 0 UNet, 1 VAE, 2 text encoder)."""
+def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
+    """The tiny model's single-file state dict (seeded: 0 UNet, 1 VAE, 2 and 3 text encoders)."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    spec = FAMILIES[FAMILY]
+    spec = FAMILIES[family]
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**spec["unet"])
     with torch.no_grad():
@@ -44,21 +51,28 @@ def build_tiny_state() -> dict[str, Any]:
     torch.manual_seed(2)
     te = CLIPTextModel(CLIPTextConfig(**spec["text_encoder"]))
     state: dict[str, Any] = {}
-    state.update(unet_to_ldm(unet.state_dict()))
     state.update(vae_to_ldm(vae.state_dict()))
-    state.update(text_to_ldm({k: v for k, v in te.state_dict().items() if not k.endswith("position_ids")}))
+    if "text_encoder_2" in spec:
+        torch.manual_seed(3)
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig(**spec["text_encoder_2"]))
+        state.update(unet_to_ldm(unet.state_dict(), SDXL_ATTENTION))
+        state.update(text_to_ldm(te.state_dict(), "conditioner.embedders.0.transformer."))
+        state.update(open_clip_to_ldm(te2.state_dict(), "conditioner.embedders.1.model."))
+    else:
+        state.update(unet_to_ldm(unet.state_dict()))
+        state.update(text_to_ldm(te.state_dict()))
     return {k: v.detach().contiguous().clone() for k, v in state.items()}
 
 
-def build_tiny(path: str | os.PathLike[str]) -> Path:
-    """Write the tiny checkpoint to ``path`` (atomically) and return it."""
+def build_tiny(path: str | os.PathLike[str], family: str = FAMILY) -> Path:
+    """Write the tiny checkpoint of ``family`` (``tiny-sd1``, ``tiny-sdxl``) to ``path`` atomically."""
     from safetensors.torch import save
 
     from seedlock.files import atomic_write_bytes
 
-    state = build_tiny_state()
+    state = build_tiny_state(family)
     # one metadata key: safetensors writes its metadata map in hash order, which varies per process
-    data = save(state, metadata={"seedlock.family": FAMILY})
+    data = save(state, metadata={"seedlock.family": family})
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, data)
