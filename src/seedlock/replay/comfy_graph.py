@@ -100,6 +100,7 @@ def run_graph(
     trace: dict[str, str] = {}
     cache: dict[str, tuple[Any, ...]] = {}
     models: dict[str, Any] = {}
+    run_encoded: dict[tuple[int, str, int], Any] = {}
     ms = cs.ModelSampling()
     def tokenizer() -> Any:
         if not _TOKENIZER:
@@ -138,11 +139,14 @@ def run_graph(
             out = ((m, int(ins["stop_at_clip_layer"])),)
         elif ct == "CLIPTextEncode":
             m, layer = ins["clip"]
+            # the loaded checkpoint's encoder outlives the run; a LoRA-patched copy lives for this run only,
+            # so its encodings are kept in the run's own table (an address may be reused after it)
+            kept = _ENCODED if any(m.clip is lm.clip for lm in _LOADED.values()) else run_encoded
             key = (id(m.clip), str(ins["text"]), layer)
-            cond = _ENCODED.get(key)
+            cond = kept.get(key)
             if cond is None:
                 cond = encode_prompt(m, str(ins["text"]), tokenizer(), layer)
-                _ENCODED[key] = cond
+                kept[key] = cond
                 while len(_ENCODED) > 32:
                     _ENCODED.pop(next(iter(_ENCODED)))
             trace[f"text:{nid}"] = _sha(cond)
