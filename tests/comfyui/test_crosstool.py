@@ -96,6 +96,12 @@ def _extra_cases() -> dict[str, dict[str, Any]]:
     g["10"]["inputs"]["strength_clip"] = 0.0
     cases["LoRA on the UNet only"] = g
     cases["LoRA + hires 2-pass"] = txt2img(seed=14, lora=1.0, hires=True)
+    g = txt2img(seed=17, lora=0.8)  # two LoRAs chained: ComfyUI rounds the text encoder's weights once
+    g["19"] = {"class_type": "LoraLoader", "inputs": {"lora_name": LORA, "strength_model": -0.5, "strength_clip": 0.3,
+                                                     "model": ["10", 0], "clip": ["10", 1]}}  # fmt: skip
+    g["3"]["inputs"]["model"] = ["19", 0]
+    g["6"]["inputs"]["clip"] = g["7"]["inputs"]["clip"] = ["19", 1]
+    cases["two LoRAs chained"] = g
     cases["hires in pixels (lanczos)"] = pixel_hires(15, "lanczos")
     cases["hires in pixels (bicubic)"] = pixel_hires(16, "bicubic")
     cases["hires 2-pass"] = txt2img(seed=6, hires=True)
@@ -192,6 +198,27 @@ def test_an_input_image_that_is_not_found_is_named(server_pngs: dict[str, tuple[
     res = CliRunner().invoke(cli, ["replay", str(png), "--model", str(models_dir / "checkpoints" / CKPT),
                                    "--input-dir", str(server_pngs["img2img denoise 0.6"][0].parent), "--threads", "2"])  # fmt: skip
     assert res.exit_code == 0, res.output
+
+
+def test_an_input_name_outside_its_folder_is_refused(server_pngs: dict[str, tuple[Path, str]], models_dir: Path,
+                                                    tmp_path: Path) -> None:  # fmt: skip
+    from PIL.PngImagePlugin import PngInfo
+
+    from seedlock.errors import ReplayRefused
+    from seedlock.replay.comfy_replay import replay_comfy
+
+    src, _ = server_pngs["img2img denoise 0.6"]
+    with Image.open(src) as im:
+        graph = json.loads(im.text["prompt"])
+        graph["20"]["inputs"]["image"] = "../" + INIT  # the file exists there: only the rule refuses it
+        info = PngInfo()
+        info.add_text("prompt", json.dumps(graph))
+        png = tmp_path / "inside" / "x.png"
+        png.parent.mkdir()
+        im.save(png, pnginfo=info)
+    (tmp_path / INIT).write_bytes(init_png())
+    with pytest.raises(ReplayRefused, match="outside its folder"):
+        replay_comfy(png, model=models_dir / "checkpoints" / CKPT)
 
 
 def test_a_lora_that_is_not_found_is_named(server_pngs: dict[str, tuple[Path, str]], models_dir: Path,

@@ -36,8 +36,8 @@ def test_it_has_sdxls_single_file_layout_and_loads_every_weight(tiny_xl: Path) -
     import torch
     from safetensors import safe_open
 
-    from seedlock.replay.comfy_model import detect_family
     from seedlock.replay.configs import config_folder
+    from seedlock.replay.family import detect_family
     from seedlock.replay.run import family_of
     from seedlock.replay.tiny import build_tiny_state
 

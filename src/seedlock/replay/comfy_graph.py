@@ -86,7 +86,7 @@ def run_graph(
     import torch
 
     from seedlock.replay import comfy_sampling as cs
-    from seedlock.replay.comfy_images import load_image, upscale, vae_encode
+    from seedlock.replay.comfy_images import encode_for_inpaint, load_image, upscale, vae_encode
     from seedlock.replay.comfy_lora import apply_lora, read_lora
     from seedlock.replay.comfy_model import load_comfy_model
     from seedlock.replay.comfy_text import encode_prompt
@@ -167,7 +167,7 @@ def run_graph(
             trace[f"encode:{nid}"] = _sha(latent)
             out = ({"samples": latent},)
         elif ct == "VAEEncodeForInpaint":
-            out = (_encode_for_inpaint(ins, vae_encode),)
+            out = (encode_for_inpaint(ins["vae"].vae, ins["pixels"], ins["mask"], int(ins.get("grow_mask_by", 6))),)
             trace[f"encode:{nid}"] = _sha(out[0]["samples"])
         elif ct == "SetLatentNoiseMask":
             mask = ins["mask"]
@@ -209,7 +209,7 @@ def _with_clip(model: Any, clip_from: Any) -> Any:
     """The model a LoraLoader patches, carrying the text-encoder weights of its clip input."""
     from dataclasses import replace
 
-    return model if clip_from is model else replace(model, clip=clip_from.clip)
+    return model if clip_from is model else replace(model, clip=clip_from.clip, clip_patched=clip_from.clip_patched)
 
 
 def _new_size(ct: str, ins: dict[str, Any], width: int, height: int) -> tuple[int, int]:
@@ -225,32 +225,6 @@ def _new_size(ct: str, ins: dict[str, Any], width: int, height: int) -> tuple[in
     elif h == 0:
         h = max(1, round(height * w / width))
     return w, h
-
-
-def _encode_for_inpaint(ins: dict[str, Any], vae_encode: Callable[[Any, Any], Any]) -> dict[str, Any]:
-    """VAEEncodeForInpaint: masked pixels set to grey, the mask grown by ``grow_mask_by`` as the noise mask."""
-    import torch
-
-    pixels, mask, grow = ins["pixels"], ins["mask"], int(ins.get("grow_mask_by", 6))
-    x, y = (pixels.shape[1] // 8) * 8, (pixels.shape[2] // 8) * 8
-    mask = torch.nn.functional.interpolate(mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])),
-                                           size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")  # fmt: skip
-    pixels = pixels.clone()
-    if pixels.shape[1] != x or pixels.shape[2] != y:
-        x_off, y_off = (pixels.shape[1] % 8) // 2, (pixels.shape[2] % 8) // 2
-        pixels = pixels[:, x_off : x + x_off, y_off : y + y_off, :]
-        mask = mask[:, :, x_off : x + x_off, y_off : y + y_off]
-    if grow == 0:
-        erosion = mask
-    else:
-        kernel = torch.ones((1, 1, grow, grow))
-        erosion = torch.clamp(torch.nn.functional.conv2d(mask.round(), kernel, padding=math.ceil((grow - 1) / 2)), 0, 1)
-    m = (1.0 - mask.round()).squeeze(1)
-    for i in range(3):
-        pixels[:, :, :, i] -= 0.5
-        pixels[:, :, :, i] *= m
-        pixels[:, :, :, i] += 0.5
-    return {"samples": vae_encode(ins["vae"].vae, pixels), "noise_mask": erosion[:, :, :x, :y].round()}
 
 
 def _reshape_mask(mask: Any, shape: tuple[int, ...]) -> Any:

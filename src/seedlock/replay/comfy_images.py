@@ -13,7 +13,7 @@ from typing import Any
 
 from seedlock.errors import ReplayRefused
 
-__all__ = ["load_image", "upscale", "vae_encode"]
+__all__ = ["encode_for_inpaint", "load_image", "upscale", "vae_encode"]
 
 TORCH_MODES = frozenset({"nearest-exact", "bilinear", "area", "bicubic"})
 
@@ -79,11 +79,40 @@ def upscale(samples: Any, width: int, height: int, method: str, crop: str, where
     return torch.nn.functional.interpolate(samples, size=(height, width), mode=method)
 
 
+def _crop8(size: int) -> tuple[int, int]:
+    """(offset, length) of ComfyUI's centre crop of one side to a multiple of 8."""
+    return (size % 8) // 2, (size // 8) * 8
+
+
 def vae_encode(vae: Any, pixels: Any) -> Any:
     """VAEEncode: NHWC pixels in [0, 1] -> the latent mean (not yet multiplied by the scale factor)."""
     for d, size in enumerate(pixels.shape[1:-1]):
-        keep = (size // 8) * 8
+        offset, keep = _crop8(size)
         if keep != size:
-            pixels = pixels.narrow(d + 1, (size % 8) // 2, keep)
+            pixels = pixels.narrow(d + 1, offset, keep)
     x = pixels.movedim(-1, 1) * 2.0 - 1.0
     return vae.encode(x).latent_dist.mode().float()
+
+
+def encode_for_inpaint(vae: Any, pixels: Any, mask: Any, grow: int) -> dict[str, Any]:
+    """VAEEncodeForInpaint: masked pixels set to grey, the mask grown by ``grow`` pixels as the noise mask."""
+    import math
+
+    import torch
+
+    (x_off, x), (y_off, y) = _crop8(pixels.shape[1]), _crop8(pixels.shape[2])
+    mask = torch.nn.functional.interpolate(mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])),
+                                           size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")  # fmt: skip
+    pixels = pixels[:, x_off : x + x_off, y_off : y + y_off, :].clone()
+    mask = mask[:, :, x_off : x + x_off, y_off : y + y_off]
+    if grow == 0:
+        grown = mask
+    else:
+        kernel = torch.ones((1, 1, grow, grow))
+        grown = torch.clamp(torch.nn.functional.conv2d(mask.round(), kernel, padding=math.ceil((grow - 1) / 2)), 0, 1)
+    keep = (1.0 - mask.round()).squeeze(1)
+    for i in range(3):
+        pixels[:, :, :, i] -= 0.5
+        pixels[:, :, :, i] *= keep
+        pixels[:, :, :, i] += 0.5
+    return {"samples": vae_encode(vae, pixels), "noise_mask": grown[:, :, :x, :y].round()}

@@ -6,7 +6,8 @@ diffusers' (``lora_unet_down_blocks_0_attentions_0_...``), and in the diffusers/
 layout (``lora_A``/``lora_B``). Each weight becomes, in float32,
 ``W + (strength * alpha / rank) * (up @ down)``, then is stored back in the weight's own
 dtype: the UNet computes in float32 on the CPU, the text encoder keeps fp16 weights, so
-a patched text-encoder weight is rounded to fp16 before it is used.
+a patched text-encoder weight is rounded to fp16 before it is used, once, after every
+chained LoRA's patch is summed.
 """
 
 from __future__ import annotations
@@ -89,30 +90,32 @@ def apply_lora(model: Any, lora: LoraFile, strength_model: float, strength_clip:
     if strength_model == 0 and strength_clip == 0:  # ComfyUI returns both unchanged
         return model, model
     used: set[str] = set()
-    unet = copy.deepcopy(model.unet)
-    params = dict(unet.named_parameters())
-    with torch.no_grad():
-        for param, ldm_key in model.unet_keys.items():
-            name = next((n for n in _unet_names(param, ldm_key) if n in lora.pairs), None)
-            if name is None or param not in params:
-                continue
+    unet_patches = {}
+    for param, ldm_key in model.unet_keys.items():
+        name = next((n for n in _unet_names(param, ldm_key) if n in lora.pairs), None)
+        if name is not None:
             used.add(name)
-            w = params[param]
-            w += _delta(w, lora.pairs[name], strength_model)
-    unet_model = replace(model, unet=unet)
-    clip = dict(model.clip)
+            unet_patches[param] = lora.pairs[name]
+    unet_model = model
+    if strength_model != 0:  # a zero strength adds zeros: the weights stay as they are
+        unet = copy.deepcopy(model.unet)
+        params = dict(unet.named_parameters())
+        with torch.no_grad():
+            for param, pair in unet_patches.items():
+                w = params[param]
+                w += _delta(w, pair, strength_model)
+        unet_model = replace(model, unet=unet)
+    clip, exact = dict(model.clip), dict(model.clip_patched)
     for key, w in model.clip.items():
-        if not key.endswith(".weight"):
-            continue
-        name = next((n for n in _clip_names(key) if n in lora.pairs), None)
+        name = next((n for n in _clip_names(key) if n in lora.pairs), None) if key.endswith(".weight") else None
         if name is None:
             continue
         used.add(name)
-        # the weight as ComfyUI holds it (fp16), patched in float32, stored back as fp16
-        w16 = w.to(torch.float16).to(torch.float32)
-        clip[key] = (w16 + _delta(w16, lora.pairs[name], strength_clip)).to(torch.float16).to(torch.float32)
+        # ComfyUI sums every LoRA's patch in float32 onto the fp16-held weight, then rounds once to fp16
+        base = exact.get(key, w)
+        exact[key] = base + _delta(base, lora.pairs[name], strength_clip)
+        clip[key] = exact[key].to(torch.float16).to(torch.float32)
     if not used:
         raise ReplayRefused("the LoRA patches no weight of this checkpoint (made for another model family?)",
                             path=lora.path)  # fmt: skip
-    clip_model = replace(unet_model, clip=clip)
-    return unet_model, clip_model
+    return unet_model, replace(unet_model, clip=clip, clip_patched=exact)

@@ -16,33 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seedlock.errors import ReplayRefused
+from seedlock.replay.family import UNET, detect_family
 
-__all__ = ["ComfyModel", "detect_family", "load_comfy_model"]
+__all__ = ["ComfyModel", "load_comfy_model"]
 
-UNET = "model.diffusion_model."
 VAE = "first_stage_model."
 CLIP_PREFIXES = ("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer.")
-
-
-def detect_family(shapes: dict[str, tuple[int, ...]]) -> str:
-    """The model family of a single-file checkpoint, from its keys and shapes.
-
-    ``sd1``, ``sd2`` (1024-wide context), ``sdxl`` / ``sdxl-refiner`` (label embedding),
-    ``sd3`` (joint blocks), ``flux`` (double blocks), else ``unknown``.
-    """
-    if any(k.startswith(("double_blocks.", "model.diffusion_model.double_blocks.")) for k in shapes):
-        return "flux"
-    if any(k.startswith(("joint_blocks.", "model.diffusion_model.joint_blocks.")) for k in shapes):
-        return "sd3"
-    if f"{UNET}label_emb.0.0.weight" in shapes:
-        width = shapes.get(f"{UNET}input_blocks.0.0.weight", (0,))[0]
-        return "sdxl-refiner" if width == 384 else "sdxl"
-    ctx = next((v[1] for k, v in shapes.items() if k.startswith(UNET) and k.endswith("attn2.to_k.weight")), None)
-    if ctx == 768:
-        return "sd1"
-    if ctx == 1024:
-        return "sd2"
-    return "unknown"
 
 
 def _unet_layout(shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
@@ -172,6 +151,8 @@ class ComfyModel:
     scale_factor: float = 0.18215
     #: UNet parameter name -> its key in the checkpoint (the names ComfyUI's LoRA mapping starts from)
     unet_keys: dict[str, str] = field(default_factory=dict)
+    #: text-encoder weights patched by LoRAs, summed in float32 before ComfyUI's one rounding to fp16
+    clip_patched: dict[str, Any] = field(default_factory=dict)
 
     def encode_tokens(self, batch: Any, layer: int = -1) -> Any:
         """ComfyUI's CLIP over a batch of 77-token rows; ``layer`` -1 is the last (CLIPSetLastLayer)."""

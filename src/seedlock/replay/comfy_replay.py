@@ -86,6 +86,9 @@ def _resolver(
         if kind == "input":
             for folder in input_dirs:
                 candidate = Path(folder) / name
+                # a graph names files inside ComfyUI's input folder (subfolders allowed), never outside it
+                if not candidate.resolve().is_relative_to(Path(folder).resolve()):
+                    raise ReplayRefused(f"input image {name!r} points outside its folder", needs="input")
                 if candidate.is_file():
                     found[name] = os.fspath(candidate)
                     return found[name]

@@ -71,22 +71,21 @@ def family_of(path: str) -> str:
     family = header.metadata.get("seedlock.family")
     if family in NATIVE_SIZE:
         return str(family)
-    shapes = header.shapes
-    from seedlock.replay.comfy_model import detect_family
+    from seedlock.replay.family import detect_family, unet_width
 
-    detected = detect_family({k: tuple(v) for k, v in shapes.items()})
-    if detected == "sdxl" and "conditioner.embedders.1.model.text_projection" in shapes:
-        return "sdxl"
-    if detected not in ("sd1", "unknown"):
-        raise ReplayRefused(f"{Path(path).name} is a {detected} checkpoint: seedlock generates with SD-1.x and SDXL base")
-    first_conv = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
-    if (
-        first_conv
-        and first_conv[0] == 320
-        and "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in shapes
-    ):
-        return "sd1"
-    raise ReplayRefused(f"{Path(path).name} is not an SD-1.x checkpoint seedlock knows how to load")
+    shapes = header.shapes
+    detected = detect_family(shapes)
+    name = Path(path).name
+    text_key = {
+        "sd1": "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
+        "sdxl": "conditioner.embedders.1.model.text_projection",
+    }.get(detected)
+    if text_key is None:
+        what = "not an SD-1.x or SDXL checkpoint" if detected == "unknown" else f"a {detected} checkpoint"
+        raise ReplayRefused(f"{name} is {what}: seedlock generates with SD-1.x and SDXL base")
+    if unet_width(shapes) != 320 or text_key not in shapes:
+        raise ReplayRefused(f"{name} is an {detected} checkpoint of a layout or width seedlock has no configuration for")
+    return detected
 
 
 def quiet_libraries() -> None:
