@@ -327,10 +327,11 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(
     "--family",
-    type=click.Choice(["sd1", "sdxl"]),
+    type=click.Choice(["sd1", "sdxl", "sd3", "flux"]),
     default="sd1",
     show_default=True,
-    help="Whose topology: SD-1.x, or SDXL (two text encoders, size embedding, SDXL's single-file layout).",
+    help="Whose topology: SD-1.x; SDXL (two text encoders, size embedding); SD3 (MMDiT, CLIP-L/G and T5); "
+    "Flux (dev: double and single blocks, guidance embedding). Each in its family's single-file layout.",
 )
 @click.option(
     "--lora", "lora_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a tiny LoRA for it."
@@ -339,7 +340,7 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def build_tiny_cmd(output: Path, family: str, lora_out: Path | None, force: bool, as_json: bool) -> None:
-    """Write a built-in tiny checkpoint (seeded random weights, real CLIP vocabulary)."""
+    """Write a built-in tiny checkpoint (seeded random weights, real CLIP vocabulary; ByT5 bytes for T5)."""
     _need_extra()
     if lora_out is not None and family != "sd1":
         raise click.UsageError("--lora: the tiny LoRA is made for the sd1 family")

@@ -136,7 +136,7 @@ def text_to_ldm(state: Mapping[str, Any], prefix: str = TEXT_PREFIX) -> dict[str
     for key, value in state.items():
         if key.endswith("position_ids"):
             continue
-        k = key if key.startswith("text_model.") else "text_model." + key
+        k = key if key.startswith(("text_model.", "text_projection.")) else "text_model." + key
         out[prefix + k] = value
     return out
 

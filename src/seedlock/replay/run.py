@@ -26,13 +26,14 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from seedlock._version import __version__
-from seedlock.errors import InvalidSpec, ReplayRefused, UnmappedScheduler
+from seedlock.errors import InvalidSpec, ReplayRefused
 from seedlock.record import Adapter, GenerationRecord, Generator, ModelRef, RunBlock, SamplingPass, Trace, model_stem
+from seedlock.replay.flow_models import FLOW
 from seedlock.replay.recipe import Recipe
-from seedlock.replay.schedulers import effective_config, scheduler_for, scheduler_from_config
+from seedlock.replay.schedulers import effective_config, flow_scheduler_for, scheduler_for, scheduler_from_config
 
 NOISE_RECIPE = "seedlock-cpu-1"
-NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024}
+NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64}
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ class RunResult:
 
 
 def family_of(path: str) -> str:
-    """``tiny-sd1``, ``sd1``, ``tiny-sdxl`` or ``sdxl`` from the checkpoint's own keys (its validated
-    header, as ComfyUI decides a family: keys and shapes, never the file name); refuse anything else."""
+    """``tiny-sd1``, ``sd1``, ``tiny-sdxl``, ``sdxl``, ``tiny-sd3`` or ``tiny-flux`` from the checkpoint's own
+    keys (its validated header, as ComfyUI decides a family: keys and shapes, never the file name); refuse
+    anything else."""
     from seedlock.errors import SafetensorsHeaderError
     from seedlock.pin.safetensors_header import read_header_of
 
@@ -80,6 +82,11 @@ def family_of(path: str) -> str:
         "sd1": "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
         "sdxl": "conditioner.embedders.1.model.text_projection",
     }.get(detected)
+    if detected in ("sd3", "flux"):
+        raise ReplayRefused(
+            f"{name} is a {detected} checkpoint: its T5 tokenizer's SentencePiece vocabulary is not shipped with "
+            "seedlock, which generates SD3 and Flux only with its built-in tiny models (model build-tiny)"
+        )
     if text_key is None:
         what = "not an SD-1.x or SDXL checkpoint" if detected == "unknown" else f"a {detected} checkpoint"
         raise ReplayRefused(f"{name} is {what}: seedlock generates with SD-1.x and SDXL base")
@@ -114,27 +121,21 @@ class Engine:
     def pipeline(self, model: str) -> Any:
         if model in self._pipes:
             return self._pipes[model]
-        import diffusers
         import torch
 
-        from seedlock.replay.configs import FAMILIES, config_folder
+        from seedlock.replay.flow_models import load_flow_pipeline
 
         family = family_of(model)
         dtype = getattr(torch, self.settings.dtype)
-        pipeline_class = getattr(diffusers, FAMILIES[family].get("pipeline", "StableDiffusionPipeline"))
-        extra = {} if "text_encoder_2" in FAMILIES[family] else {"safety_checker": None, "requires_safety_checker": False}
-        pipe = pipeline_class.from_single_file(
-            model,
-            config=str(config_folder(family)),
-            local_files_only=True,
-            torch_dtype=dtype,
-            **extra,
-        )
+        if family in FLOW:
+            pipe = load_flow_pipeline(model, family, dtype)
+        else:
+            pipe = self._load_single_file(model, family, dtype)
         # memory-mapped weights sit at header-dependent offsets, and with one thread the
         # kernels' results depend on alignment: give every tensor a fresh allocation
         with torch.no_grad():
-            for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
-                if module is None:
+            for module in pipe.components.values():
+                if not isinstance(module, torch.nn.Module):
                     continue
                 for p in module.parameters():
                     p.data = p.data.clone()
@@ -146,6 +147,22 @@ class Engine:
         self._pipes[model] = pipe
         return pipe
 
+    @staticmethod
+    def _load_single_file(model: str, family: str, dtype: Any) -> Any:
+        import diffusers
+
+        from seedlock.replay.configs import FAMILIES, config_folder
+
+        pipeline_class = getattr(diffusers, FAMILIES[family].get("pipeline", "StableDiffusionPipeline"))
+        extra = {} if "text_encoder_2" in FAMILIES[family] else {"safety_checker": None, "requires_safety_checker": False}
+        return pipeline_class.from_single_file(
+            model,
+            config=str(config_folder(family)),
+            local_files_only=True,
+            torch_dtype=dtype,
+            **extra,
+        )
+
     def run(self, recipe: Recipe, *, trace: bool = False, on_step: Callable[[], None] | None = None) -> RunResult:
         """Run ``recipe``; ``trace`` stores stage hashes, ``on_step`` is called after each sampling step."""
         import torch
@@ -156,18 +173,22 @@ class Engine:
 
         pipe = self.pipeline(recipe.model)
         family = pipe._seedlock_family
+        flow = FLOW.get(family)
         width = recipe.width or NATIVE_SIZE[family]
         height = recipe.height or NATIVE_SIZE[family]
-        if width % 8 or height % 8:
-            raise ReplayRefused(f"size {width}x{height} is not a multiple of 8")
-        try:
-            if recipe.scheduler_config:
-                scheduler = scheduler_from_config(recipe.scheduler_config)
-                sched_cfg = effective_config(scheduler)
-            else:
-                scheduler, sched_cfg = scheduler_for(recipe.sampler, recipe.schedule)
-        except UnmappedScheduler:
-            raise
+        # Flux packs 2x2 latent patches, so its pixels come in steps of 16
+        step = 16 if family == "tiny-flux" else 8
+        if width % step or height % step:
+            raise ReplayRefused(f"size {width}x{height} is not a multiple of {step} ({family})")
+        if flow is not None:
+            _check_flow_recipe(recipe, family)
+        if recipe.scheduler_config:
+            scheduler = scheduler_from_config(recipe.scheduler_config)
+            sched_cfg = effective_config(scheduler)
+        elif flow is not None:
+            scheduler, sched_cfg = flow_scheduler_for(recipe.sampler, recipe.schedule, flow["scheduler"])
+        else:
+            scheduler, sched_cfg = scheduler_for(recipe.sampler, recipe.schedule)
         s = self.settings
         started = time.perf_counter()
         names: list[str] = []
@@ -181,12 +202,15 @@ class Engine:
             with deterministic_mode(s.deterministic, threads=s.threads, attention=s.attention) as settings:
                 pipe.scheduler = scheduler
                 seed = recipe.seed + recipe.batch_index
+                channels = int(pipe.vae.config.latent_channels)
                 latents = torch.randn(
-                    (1, 4, height // 8, width // 8),
+                    (1, channels, height // 8, width // 8),
                     generator=torch.Generator("cpu").manual_seed(seed),
                     dtype=torch.float32,
                 )
                 tr: dict[str, Any] = {"noise": _thash(latents), "latents": []}
+                if family == "tiny-flux":
+                    latents = pipe._pack_latents(latents, 1, channels, height // 8, width // 8)
                 step_noise = torch.Generator("cpu").manual_seed(seed)
 
                 def step_end(_pipe: Any, step: int, _t: Any, kw: dict[str, Any]) -> dict[str, Any]:
@@ -198,19 +222,23 @@ class Engine:
                         on_step()
                     return {}
 
+                args: dict[str, Any] = {}
+                if family != "tiny-flux":
+                    # Flux dev has no negative prompt or CLIP skip: its guidance is an embedding
+                    args["negative_prompt"] = recipe.negative_prompt
+                    args["clip_skip"] = (recipe.clip_skip - 1) if recipe.clip_skip and recipe.clip_skip > 1 else None
                 out = pipe(
                     prompt=recipe.prompt,
-                    negative_prompt=recipe.negative_prompt,
                     num_inference_steps=recipe.steps,
                     guidance_scale=recipe.cfg_scale,
                     width=width,
                     height=height,
                     latents=latents.to(s.device, getattr(torch, s.dtype)),
                     generator=step_noise,
-                    clip_skip=(recipe.clip_skip - 1) if recipe.clip_skip and recipe.clip_skip > 1 else None,
                     output_type="np",
                     callback_on_step_end=step_end if trace or on_step is not None else None,
                     callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"] if trace else ["latents"],
+                    **args,
                 )
         finally:
             if names:
@@ -228,6 +256,16 @@ class Engine:
             )
         record = _record(recipe, width, height, sched_cfg, env, digest, stages)
         return RunResult(pixels, digest, record, seconds, stages)
+
+
+def _check_flow_recipe(recipe: Recipe, family: str) -> None:
+    """What the tiny SD3 / Flux runs cannot honour is refused, never silently dropped."""
+    if recipe.loras:
+        raise ReplayRefused(f"LoRAs are applied to SD-1.x and SDXL models; {family} runs take none")
+    if family == "tiny-flux" and recipe.negative_prompt:
+        raise ReplayRefused("Flux dev takes no negative prompt (its guidance is distilled into an embedding)")
+    if family == "tiny-flux" and recipe.clip_skip and recipe.clip_skip > 1:
+        raise ReplayRefused("Flux takes no CLIP skip (its CLIP encoder gives only the pooled vector)")
 
 
 def _thash(t: Any) -> str:

@@ -77,6 +77,35 @@ def scheduler_for(sampler: str | None, schedule: str | None) -> tuple[Any, dict[
     return scheduler, effective_config(scheduler)
 
 
+#: flow-matching schedules (SD3, Flux): the shifted linear sigmas, or one of the sigma shapes
+FLOW_SCHEDULES: Mapping[str, Mapping[str, Any]] = {
+    "automatic": {},
+    "normal": {},
+    "simple": {},
+    "sgm_uniform": {},
+    "karras": {"use_karras_sigmas": True},
+    "exponential": {"use_exponential_sigmas": True},
+    "beta": {"use_beta_sigmas": True},
+}
+
+
+def flow_scheduler_for(sampler: str | None, schedule: str | None, base: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The flow-matching Euler scheduler over a family's ``base`` config, and its effective config.
+
+    SD3 and Flux are sampled with Euler on the flow's velocity; another sampler is refused
+    by name rather than run as something it is not.
+    """
+    import diffusers
+
+    if (sampler or "euler") != "euler":
+        raise UnmappedScheduler(f"sampler {sampler!r}: SD3 and Flux models are sampled with flow-matching Euler only")
+    sched = schedule or "automatic"
+    if sched not in FLOW_SCHEDULES:
+        raise UnmappedScheduler(f"schedule {sched!r} has no flow-matching equivalent in seedlock's table")
+    scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config({**base, **FLOW_SCHEDULES[sched]})
+    return scheduler, effective_config(scheduler)
+
+
 def effective_config(scheduler: Any) -> dict[str, Any]:
     """Every key of the scheduler's config, plus its class; no hidden default markers."""
     cfg = {k: _plain(v) for k, v in dict(scheduler.config).items() if not k.startswith("_")}

@@ -1,4 +1,4 @@
-"""The built-in tiny models: SD-1.x- and SDXL-architecture checkpoints from seeded random weights.
+"""The built-in tiny models: SD-1.x-, SDXL-, SD3- and Flux-architecture checkpoints from seeded random weights.
 
 Same topology as SD 1.5 (4-level UNet with cross-attention, 4-level VAE, CLIP text
 encoder with the real 49,408-token vocabulary) at tiny widths, so it is loaded through
@@ -16,6 +16,7 @@ never against a hard-coded hash).
 transformer depth, the size/crop embedding, two text encoders, the second in OpenCLIP's
 layout with a projection) and is written in SDXL's single-file layout
 (``conditioner.embedders.*``), so it loads through the path an SDXL checkpoint takes.
+``tiny-sd3`` and ``tiny-flux`` are described in :mod:`seedlock.replay.flow_models`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.replay.configs import FAMILIES
+from seedlock.replay.flow_models import FLOW, build_flow_state
 from seedlock.replay.ldm_keys import SDXL_ATTENTION, open_clip_to_ldm, text_to_ldm, unet_to_ldm, vae_to_ldm
 
 TEXT_GAIN = 10.0
 FAMILY = "tiny-sd1"
 #: what ``seedlock model build-tiny --family`` offers: family name -> the tiny model's family
-TINY = {"sd1": "tiny-sd1", "sdxl": "tiny-sdxl"}
+TINY = {"sd1": "tiny-sd1", "sdxl": "tiny-sdxl", "sd3": "tiny-sd3", "flux": "tiny-flux"}
 
 
 def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
@@ -39,6 +41,8 @@ def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+    if family in FLOW:
+        return build_flow_state(family)
     spec = FAMILIES[family]
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**spec["unet"])
@@ -65,7 +69,8 @@ def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
 
 
 def build_tiny(path: str | os.PathLike[str], family: str = FAMILY) -> Path:
-    """Write the tiny checkpoint of ``family`` (``tiny-sd1``, ``tiny-sdxl``) to ``path`` atomically."""
+    """Write the tiny checkpoint of ``family`` (``tiny-sd1``, ``tiny-sdxl``, ``tiny-sd3``, ``tiny-flux``)
+    to ``path`` atomically."""
     from safetensors.torch import save
 
     from seedlock.files import atomic_write_bytes
