@@ -102,8 +102,8 @@ class ReplayRefused(SeedlockError, ValueError):
     """A recipe cannot be run faithfully; the message says why.
 
     ``needs`` names what would let it run, in library terms: ``model`` (a model file),
-    ``lora:NAME`` (that adapter's file), ``other-model`` (consent to run different
-    weights); the command line turns it into the option to pass.
+    ``lora:NAME`` (that adapter's file), ``refiner`` (the refiner's file), ``other-model``
+    (consent to run different weights); the command line turns it into the option to pass.
     """
 
     def __init__(self, message: str, *, path: str | PathLike[str] | None = None, needs: str | None = None) -> None:

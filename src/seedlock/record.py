@@ -147,6 +147,8 @@ class SamplingPass:
     negative_prompt: str | None = None
     #: graph node id (ComfyUI) or other locator in the source
     node: str | None = None
+    #: a hires pass's upscaler in the source's words (A1111 ``Latent``, ``Lanczos``, ``R-ESRGAN 4x+``)
+    upscaler: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # dict_init fills __dict__ with exactly the fields, in declaration order
@@ -393,6 +395,8 @@ class RunBlock:
     approximate: tuple[str, ...] = ()
     #: stage hashes of a traced run
     trace: Trace | None = None
+    #: the hires pass's effective scheduler config, when the run has one
+    hires_scheduler: Mapping[str, Any] | None = None
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | Any) -> RunBlock | None:
@@ -409,6 +413,7 @@ class RunBlock:
             pixel_sha256=block.get("pixel_sha256") if isinstance(block.get("pixel_sha256"), str) else None,
             approximate=tuple(str(a) for a in approx) if isinstance(approx, (list, tuple)) else (),
             trace=Trace.from_dict(block.get("trace")),
+            hires_scheduler=dict(hires) if isinstance(hires := block.get("hires_scheduler"), Mapping) else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -421,6 +426,8 @@ class RunBlock:
         }
         if self.trace is not None:
             out["trace"] = self.trace.to_dict()
+        if self.hires_scheduler is not None:
+            out["hires_scheduler"] = dict(self.hires_scheduler)
         return out
 
 

@@ -140,12 +140,28 @@ def _fresh_items(rec: GenerationRecord) -> list[tuple[str, str]]:
         items.append(("Variation seed strength", _num(rec.variation_strength)))
     if rec.denoise is not None and rec.denoise != 1.0:
         items.append(("Denoising strength", _num(rec.denoise)))
+    hires = next((p for p in rec.passes[1:] if p.kind == "hires"), None)
+    if hires is not None:
+        if hires.denoise is not None:
+            items.append(("Denoising strength", _num(hires.denoise)))
+        if hires.width and hires.height:
+            items += [("Hires resize-1", str(hires.width)), ("Hires resize-2", str(hires.height))]
+        if hires.steps is not None:
+            items.append(("Hires steps", str(hires.steps)))
+        if hires.upscaler:
+            items.append(("Hires upscaler", hires.upscaler))
     if rec.clip_skip and rec.clip_skip > 1:
         items.append(("Clip skip", str(rec.clip_skip)))
     if rec.ensd:
         items.append(("ENSD", str(rec.ensd)))
     if rec.rng and rec.rng != "GPU":
         items.append(("RNG", rec.rng))
+    for a in rec.adapters:
+        if a.kind == "refiner":
+            short = a.hashes.get("autov2")
+            items.append(("Refiner", f"{a.name} [{short}]" if short else a.name))
+            if a.params.get("switch_at") is not None:
+                items.append(("Refiner switch at", _num(float(a.params["switch_at"]))))
     loras = [a for a in rec.adapters if a.kind in ("lora", "lycoris") and a.hashes.get("autov3")]
     if loras:
         items.append(

@@ -72,6 +72,29 @@ def pixel_hires(seed: int, method: str) -> dict[str, Any]:
     return g
 
 
+def custom(seed: int, sampler: str, sigmas: dict[str, Any], *, latent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The same graph through SamplerCustom: KSamplerSelect, a scheduler node, and the sampler node as "3"."""
+    g: dict[str, Any] = latent or txt2img(seed=seed)
+    ks = g["3"]["inputs"]
+    g["40"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": sampler}}
+    g["41"] = sigmas
+    if sigmas["class_type"] == "BasicScheduler":
+        sigmas["inputs"]["model"] = ks["model"]
+    g["3"] = {"class_type": "SamplerCustom", "inputs": {
+        "model": ks["model"], "add_noise": True, "noise_seed": seed, "cfg": ks["cfg"], "positive": ks["positive"],
+        "negative": ks["negative"], "sampler": ["40", 0], "sigmas": ["41", 0], "latent_image": ks["latent_image"]}}  # fmt: skip
+    return g
+
+
+def sampler_of(g: dict[str, Any]) -> str:
+    node = g["3"]["inputs"]
+    return str(node["sampler_name"] if "sampler_name" in node else g[node["sampler"][0]]["inputs"]["sampler_name"])
+
+
+def _basic(scheduler: str, steps: int, denoise: float = 1.0) -> dict[str, Any]:
+    return {"class_type": "BasicScheduler", "inputs": {"scheduler": scheduler, "steps": steps, "denoise": denoise}}
+
+
 def _extra_cases() -> dict[str, dict[str, Any]]:
     cases: dict[str, dict[str, Any]] = {}
     for i, sampler in enumerate(SAMPLERS):
@@ -114,6 +137,15 @@ def _extra_cases() -> dict[str, dict[str, Any]]:
     g = txt2img(seed=10)
     g["3"]["inputs"]["cfg"] = 1.0
     cases["cfg 1"] = g
+    cases["SamplerCustom euler_ancestral/karras"] = custom(20, "euler_ancestral", _basic("karras", 12))
+    # BasicScheduler keeps the penultimate sigma that KSampler drops for dpm_2
+    cases["SamplerCustom dpm_2/normal"] = custom(21, "dpm_2", _basic("normal", 8))
+    cases["SamplerCustom dpmpp_2m/KarrasScheduler"] = custom(22, "dpmpp_2m", {"class_type": "KarrasScheduler",
+        "inputs": {"steps": 10, "sigma_max": 10.0, "sigma_min": 0.1, "rho": 5.0}})  # fmt: skip
+    cases["SamplerCustom heun/ExponentialScheduler"] = custom(23, "heun", {"class_type": "ExponentialScheduler",
+        "inputs": {"steps": 7, "sigma_max": 14.614642, "sigma_min": 0.0291675}})  # fmt: skip
+    cases["SamplerCustom img2img uni_pc denoise 0.5"] = custom(24, "uni_pc", _basic("simple", 10, 0.5),
+                                                                latent=img2img(24))  # fmt: skip
     return cases
 
 
@@ -127,7 +159,7 @@ def server_pngs(comfy_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         g["3"]["inputs"]["scheduler"] = scheduler
         cases[f"{sampler}/{scheduler}"] = (g, sampler)
     for name, g in _extra_cases().items():
-        cases[name] = (g, str(g["3"]["inputs"]["sampler_name"]))
+        cases[name] = (g, sampler_of(g))
     made: dict[str, tuple[Path, str]] = {}
     (out / INIT).write_bytes(init_png())  # replay finds LoadImage's file beside the image
     with ComfyClient(comfy_server) as client:

@@ -32,6 +32,8 @@ def hint_for(exc: BaseException) -> str | None:
         if exc.needs.startswith("lora:"):
             name = exc.needs.split(":", 1)[1]
             return f"pass --lora {name}=PATH, or run seedlock model scan on the folder that holds it"
+        if exc.needs == "refiner":
+            return "pass --refiner PATH, or run seedlock model scan on the folder that holds it"
         if exc.needs == "input":
             return "pass --input-dir DIR, the folder that holds the graph's input images"
         if exc.needs == "other-model":

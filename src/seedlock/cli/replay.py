@@ -46,6 +46,32 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--batch-index", type=click.IntRange(0, 10_000), help="Make image k of a batch alone (seed + k)."),
         click.option(
+            "--hires-scale",
+            type=click.FloatRange(1.0, 8.0),
+            help="Add a hires fix (or change it): upscale the first pass by this factor and denoise it again.",
+        ),
+        click.option("--hires-steps", type=click.IntRange(1, 1000), help="Steps of the hires pass (default: --steps)."),
+        click.option(
+            "--hires-denoise",
+            type=click.FloatRange(0.0, 1.0, min_open=True),
+            help="Denoising strength of the hires pass (default 0.7).",
+        ),
+        click.option(
+            "--hires-upscaler",
+            metavar="NAME",
+            help="Latent (default), 'Latent (bicubic)', 'Latent (nearest)', ... or Lanczos, Nearest; latent-bicubic works too.",
+        ),
+        click.option(
+            "--refiner",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="An SDXL refiner that takes over the base's latents (or the file for the recipe's refiner).",
+        ),
+        click.option(
+            "--refiner-switch",
+            type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+            help="Fraction of the schedule after which the refiner takes over (default 0.8).",
+        ),
+        click.option(
             "--allow-other-model",
             is_flag=True,
             help="Run a model whose hash differs from the record's (result marked approximate).",
@@ -84,6 +110,12 @@ def _overrides(kw: dict[str, Any]) -> Any:
         batch_index=kw.get("batch_index"),
         sampler=kw.get("sampler") or None,
         loras=tuple(parse_lora_spec(spec) for spec in kw.get("loras") or ()),
+        hires_scale=kw.get("hires_scale"),
+        hires_steps=kw.get("hires_steps"),
+        hires_denoise=kw.get("hires_denoise"),
+        hires_upscaler=kw.get("hires_upscaler"),
+        refiner=str(kw["refiner"]) if kw.get("refiner") else None,
+        refiner_switch=kw.get("refiner_switch"),
     )
 
 
@@ -127,12 +159,12 @@ def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: P
     from seedlock.replay.run import output_paths, save_outputs
 
     loras = [parse_lora_spec(spec).path for spec in kw.get("loras") or ()]
-    inputs = [p for p in (kw.get("recipe"), kw.get("model")) if p] + loras
+    inputs = [p for p in (kw.get("recipe"), kw.get("model"), kw.get("refiner")) if p] + loras
     for kind, path in output_paths(output).items():
         check_output(path, inputs, kind="png" if kind == "image" else "text", force=force)
     recipe = _recipe(kw)
     engine = _engine(kw)
-    with count_progress(recipe.steps, "sampling") as advance:
+    with count_progress(recipe.sampling_steps(), "sampling") as advance:
         result = engine.run(recipe, trace=trace, on_step=advance)
     files = save_outputs(result, output)
     if not no_catalog:
@@ -161,6 +193,11 @@ def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: P
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--lora", "loras", multiple=True, metavar="NAME=PATH")
+@click.option(
+    "--refiner",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The file of the record's SDXL refiner.",
+)
 @click.option("--allow-other-model", is_flag=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option(
@@ -187,6 +224,7 @@ def replay_cmd(
     image: Path,
     model: Path | None,
     loras: tuple[str, ...],
+    refiner: Path | None,
     allow_other_model: bool,
     device: str,
     output: Path | None,
@@ -219,10 +257,10 @@ def replay_cmd(
         for kind, path in output_paths(output).items():
             check_output(
                 path,
-                [image, *(p for p in (model,) if p), *lora_map.values()],
+                [image, *(p for p in (model, refiner) if p), *lora_map.values()],
                 kind="png" if kind == "image" else "text",
             )
-    rep = replay(image, model=model, loras=lora_map, allow_other_model=allow_other_model, device=device)
+    rep = replay(image, model=model, loras=lora_map, refiner=refiner, allow_other_model=allow_other_model, device=device)
     if output:
         from seedlock.replay.run import save_outputs
 
@@ -327,10 +365,11 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(
     "--family",
-    type=click.Choice(["sd1", "sdxl", "sd3", "flux"]),
+    type=click.Choice(["sd1", "sdxl", "sdxl-refiner", "sd3", "flux"]),
     default="sd1",
     show_default=True,
-    help="Whose topology: SD-1.x; SDXL (two text encoders, size embedding); SD3 (MMDiT, CLIP-L/G and T5); "
+    help="Whose topology: SD-1.x; SDXL (two text encoders, size embedding); the SDXL refiner (OpenCLIP only, "
+    "aesthetic score); SD3 (MMDiT, CLIP-L/G and T5); "
     "Flux (dev: double and single blocks, guidance embedding). Each in its family's single-file layout.",
 )
 @click.option(

@@ -163,6 +163,8 @@ def _pass_diffs(i: int, pa: SamplingPass, pb: SamplingPass, out: list[FieldDiff]
         )
     if model_stem(pa.model) != model_stem(pb.model) and i > 0:
         out.append(FieldDiff(prefix + "model", "model", pa.model, pb.model))
+    if (pa.upscaler or "").lower() != (pb.upscaler or "").lower():
+        out.append(FieldDiff(prefix + "upscaler", "upscaler", pa.upscaler, pb.upscaler))
 
 
 def _adapter_key(a: Adapter) -> tuple[str, str]:

@@ -73,6 +73,12 @@ RULES: dict[str, tuple[int, str, str, str]] = {
         "hires fix, a refiner or a second stage re-samples the image",
         "enable/disable the same hires fix or refiner pass",
     ),
+    "upscaler": (
+        3,
+        "hires upscaler differs",
+        "the second pass starts from a differently upscaled image or latent",
+        "use the same hires upscaler (Latent, Latent (bicubic), Lanczos...)",
+    ),
     "adapter": (
         4,
         "adapter added, removed or re-weighted",

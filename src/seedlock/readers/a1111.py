@@ -287,6 +287,7 @@ def record_from_infotext(
                 model=None if not h_model or h_model == "Use same checkpoint" else str(h_model),
                 prompt=get("Hires prompt") or None,
                 negative_prompt=get("Hires negative prompt") or None,
+                upscaler=str(get("Hires upscaler")) if get("Hires upscaler") else None,
             )
         )
         final_w, final_h = hw, hh

@@ -4,7 +4,8 @@ Supported: CheckpointLoaderSimple, LoraLoader, LoraLoaderModelOnly, CLIPSetLastL
 CLIPTextEncode, EmptyLatentImage, LoadImage, ImageScale, ImageScaleBy, VAEEncode,
 VAEEncodeForInpaint, SetLatentNoiseMask, KSampler, KSamplerAdvanced, LatentUpscale,
 LatentUpscaleBy, VAEDecode, SaveImage and PreviewImage: txt2img, img2img, inpainting,
-LoRAs, and hires passes in latent or pixel space. Anything else is refused with the node
+LoRAs, and hires passes in latent or pixel space; and the custom-sampling set SamplerCustom,
+KSamplerSelect, BasicScheduler, KarrasScheduler and ExponentialScheduler. Anything else is refused with the node
 named, rather than run approximately. Latents travel as ComfyUI's LATENT dicts
 (``samples`` and an optional ``noise_mask``). The saved image's pixels are what
 ComfyUI's SaveImage writes: the decoded image clamped, scaled by 255 and truncated.
@@ -27,7 +28,8 @@ SUPPORTED = frozenset({
     "CheckpointLoaderSimple", "LoraLoader", "LoraLoaderModelOnly", "CLIPSetLastLayer", "CLIPTextEncode",
     "EmptyLatentImage", "LoadImage", "ImageScale", "ImageScaleBy", "VAEEncode", "VAEEncodeForInpaint",
     "SetLatentNoiseMask", "KSampler", "KSamplerAdvanced", "LatentUpscale", "LatentUpscaleBy", "VAEDecode",
-    "SaveImage", "PreviewImage",
+    "SaveImage", "PreviewImage", "SamplerCustom", "KSamplerSelect", "BasicScheduler", "KarrasScheduler",
+    "ExponentialScheduler",
 })  # fmt: skip
 #: what a graph names that lives outside it: a checkpoint, a LoRA, an input image
 Resolve = Callable[[str, str], "str | os.PathLike[str]"]
@@ -94,6 +96,10 @@ def run_graph(
     unknown = sorted({f"{n['class_type']} (node {nid})" for nid, n in graph.items() if n["class_type"] not in SUPPORTED})
     if unknown:
         raise ReplayRefused(f"no exact replay for {', '.join(unknown)}")
+    for node in graph.values():
+        for v in node["inputs"].values():
+            if isinstance(v, list) and len(v) == 2 and v[1] == 1 and graph.get(str(v[0]), {}).get("class_type") == "SamplerCustom":
+                raise ReplayRefused(f"SamplerCustom's denoised_output (node {v[0]}) is not mirrored")
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -182,6 +188,20 @@ def run_graph(
             out = ({**ins["samples"], "samples": scaled},)
         elif ct in ("KSampler", "KSamplerAdvanced"):
             out = ({**ins["latent_image"], "samples": _ksampler(nid, ct, ins, ms, trace, on_step)},)
+        elif ct == "KSamplerSelect":
+            out = (_Sampler(str(ins["sampler_name"])),)
+        elif ct == "BasicScheduler":
+            _mirrored(nid, scheduler=str(ins["scheduler"]))
+            out = (cs.basic_scheduler_sigmas(ms, str(ins["scheduler"]), int(ins["steps"]), float(ins["denoise"])),)
+        elif ct == "KarrasScheduler":
+            out = (cs.karras_sigmas(int(ins["steps"]), float(ins["sigma_min"]), float(ins["sigma_max"]), float(ins["rho"])),)
+        elif ct == "ExponentialScheduler":
+            out = (cs.exponential_sigmas(int(ins["steps"]), float(ins["sigma_min"]), float(ins["sigma_max"])),)
+        elif ct == "SamplerCustom":
+            seed = int(ins["noise_seed"])
+            samples = _sample(nid, ins, ins["sampler"].name, ins["sigmas"], seed, bool(ins["add_noise"]), ms, trace,
+                              on_step)  # fmt: skip
+            out = ({**ins["latent_image"], "samples": samples},)
         elif ct == "VAEDecode":
             m = ins["vae"]
             img = m.vae.decode(ins["samples"]["samples"]).sample
@@ -240,6 +260,22 @@ def _reshape_mask(mask: Any, shape: tuple[int, ...]) -> Any:
     return mask
 
 
+@dataclass(frozen=True)
+class _Sampler:
+    """KSamplerSelect's SAMPLER: a sampler by name."""
+
+    name: str
+
+
+def _mirrored(nid: str, sampler: str | None = None, scheduler: str | None = None) -> None:
+    from seedlock.replay import comfy_sampling as cs
+
+    if sampler is not None and sampler not in cs.SAMPLERS:
+        raise ReplayRefused(f"sampler {sampler} (node {nid}) is not mirrored yet (mirrored: {', '.join(sorted(cs.SAMPLERS))})")
+    if scheduler is not None and scheduler not in cs.SCHEDULERS:
+        raise ReplayRefused(f"scheduler {scheduler} (node {nid}) is not mirrored yet")
+
+
 def _ksampler(
     nid: str,
     ct: str,
@@ -248,19 +284,13 @@ def _ksampler(
     trace: dict[str, str],
     on_step: Callable[[str, int], None] | None,
 ) -> Any:
-    import torch
-
+    """KSampler / KSamplerAdvanced: the sigmas from the node's settings, then :func:`_sample`."""
     from seedlock.replay import comfy_sampling as cs
 
-    m = ins["model"]
     sampler, scheduler = str(ins["sampler_name"]), str(ins["scheduler"])
-    if sampler not in cs.SAMPLERS:
-        raise ReplayRefused(f"sampler {sampler} (node {nid}) is not mirrored yet (mirrored: {', '.join(sorted(cs.SAMPLERS))})")
-    if scheduler not in cs.SCHEDULERS:
-        raise ReplayRefused(f"scheduler {scheduler} (node {nid}) is not mirrored yet")
-    steps, cfg = int(ins["steps"]), float(ins["cfg"])
+    _mirrored(nid, sampler, scheduler)
+    steps = int(ins["steps"])
     latent = ins["latent_image"]["samples"]
-    noise_mask = ins["latent_image"].get("noise_mask")
     if ct == "KSampler":
         seed, denoise, add_noise = int(ins["seed"]), float(ins["denoise"]), True
         sigmas = cs.ksampler_sigmas(ms, sampler, scheduler, steps, denoise)
@@ -276,6 +306,29 @@ def _ksampler(
             sigmas = sigmas[start:]
         else:
             return latent
+    return _sample(nid, ins, sampler, sigmas, seed, add_noise, ms, trace, on_step)
+
+
+def _sample(
+    nid: str,
+    ins: dict[str, Any],
+    sampler: str,
+    sigmas: Any,
+    seed: int,
+    add_noise: bool,
+    ms: Any,
+    trace: dict[str, str],
+    on_step: Callable[[str, int], None] | None,
+) -> Any:
+    """One sampler run as ComfyUI's CFGGuider + KSAMPLER make it (KSampler's path and SamplerCustom's)."""
+    import torch
+
+    from seedlock.replay import comfy_sampling as cs
+
+    _mirrored(nid, sampler)
+    m, cfg = ins["model"], float(ins["cfg"])
+    latent = ins["latent_image"]["samples"]
+    noise_mask = ins["latent_image"].get("noise_mask")
     noise = cs.prepare_noise(tuple(latent.shape), seed) if add_noise else torch.zeros(latent.shape)
     trace[f"noise:{nid}"] = _sha(noise)
     cond, uncond = ins["positive"], ins["negative"]

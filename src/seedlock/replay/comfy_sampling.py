@@ -23,6 +23,9 @@ __all__ = [
     "SAMPLERS",
     "SCHEDULERS",
     "ModelSampling",
+    "basic_scheduler_sigmas",
+    "exponential_sigmas",
+    "karras_sigmas",
     "ksampler_sigmas",
     "prepare_noise",
     "sample",
@@ -114,17 +117,26 @@ def _ddim_uniform(ms: ModelSampling, steps: int) -> torch.Tensor:
     return torch.FloatTensor(sigs[::-1])
 
 
-def _karras(ms: ModelSampling, steps: int, rho: float = 7.0) -> torch.Tensor:
-    sigma_min, sigma_max = float(ms.sigma_min), float(ms.sigma_max)
+def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+    """k-diffusion's Karras schedule (KarrasScheduler, and the karras scheduler over the model's range)."""
     ramp = torch.linspace(0, 1, steps)
     min_inv, max_inv = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (max_inv + ramp * (min_inv - max_inv)) ** rho
     return torch.cat([sigmas, sigmas.new_zeros([1])])
 
 
-def _exponential(ms: ModelSampling, steps: int) -> torch.Tensor:
-    sigmas = torch.linspace(math.log(float(ms.sigma_max)), math.log(float(ms.sigma_min)), steps).exp()
+def exponential_sigmas(steps: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
+    """k-diffusion's exponential schedule (ExponentialScheduler, and the exponential scheduler)."""
+    sigmas = torch.linspace(math.log(sigma_max), math.log(sigma_min), steps).exp()
     return torch.cat([sigmas, sigmas.new_zeros([1])])
+
+
+def _karras(ms: ModelSampling, steps: int, rho: float = 7.0) -> torch.Tensor:
+    return karras_sigmas(steps, float(ms.sigma_min), float(ms.sigma_max), rho)
+
+
+def _exponential(ms: ModelSampling, steps: int) -> torch.Tensor:
+    return exponential_sigmas(steps, float(ms.sigma_min), float(ms.sigma_max))
 
 
 def _beta(ms: ModelSampling, steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
@@ -170,6 +182,16 @@ def ksampler_sigmas(ms: ModelSampling, sampler: str, scheduler: str, steps: int,
     if denoise <= 0.0:
         return torch.FloatTensor([])
     return calc(int(steps / denoise))[-(steps + 1) :]
+
+
+def basic_scheduler_sigmas(ms: ModelSampling, scheduler: str, steps: int, denoise: float = 1.0) -> torch.Tensor:
+    """ComfyUI's BasicScheduler node: the schedule alone, with no sampler's penultimate-sigma rule."""
+    total = steps
+    if denoise < 1.0:
+        if denoise <= 0.0:
+            return torch.FloatTensor([])
+        total = int(steps / denoise)
+    return SCHEDULERS[scheduler](ms, total)[-(steps + 1) :]
 
 
 def prepare_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:

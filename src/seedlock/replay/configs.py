@@ -150,6 +150,45 @@ FAMILIES["sdxl"] = {
 }
 
 
+#: SDXL's refiner: OpenCLIP only, four UNet levels with attention in the middle two, and an
+#: aesthetic-score embedding in place of the target size (five time ids instead of six)
+_REFINER_UNET: dict[str, Any] = {
+    **_SDXL_UNET,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+}
+FAMILIES["tiny-sdxl-refiner"] = {
+    "pipeline": "StableDiffusionXLImg2ImgPipeline",
+    "unet": {
+        **_REFINER_UNET,
+        "block_out_channels": [32, 64, 64, 96],
+        "attention_head_dim": [2, 4, 4, 4],
+        "transformer_layers_per_block": [1, 2, 2, 1],
+        "cross_attention_dim": 48,
+        "addition_time_embed_dim": 8,
+        "projection_class_embeddings_input_dim": 5 * 8 + 48,
+        "sample_size": 8,
+    },
+    "vae": FAMILIES["tiny-sdxl"]["vae"],
+    "text_encoder_2": FAMILIES["tiny-sdxl"]["text_encoder_2"],
+}
+FAMILIES["sdxl-refiner"] = {
+    "pipeline": "StableDiffusionXLImg2ImgPipeline",
+    "unet": {
+        **_REFINER_UNET,
+        "block_out_channels": [384, 768, 1536, 1536],
+        "attention_head_dim": [6, 12, 24, 24],
+        "transformer_layers_per_block": 4,
+        "cross_attention_dim": 1280,
+        "addition_time_embed_dim": 256,
+        "projection_class_embeddings_input_dim": 2560,
+        "sample_size": 128,
+    },
+    "vae": FAMILIES["sdxl"]["vae"],
+    "text_encoder_2": FAMILIES["sdxl"]["text_encoder_2"],
+}
+
+
 def _json(path: Path, obj: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
@@ -190,7 +229,7 @@ def config_folder(family: str) -> Path:
     if marker.exists():
         return folder
     spec = FAMILIES[family]
-    if spec.get("pipeline") == "StableDiffusionXLPipeline":
+    if spec.get("pipeline") in ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"):
         _sdxl_folder(folder, spec)
         return folder
     _json(folder / "unet" / "config.json", {"_class_name": "UNet2DConditionModel", **spec["unet"]})
@@ -219,28 +258,33 @@ def config_folder(family: str) -> Path:
 
 
 def _sdxl_folder(folder: Path, spec: dict[str, Any]) -> None:
+    """SDXL base, or the refiner (no first text encoder, aesthetic score)."""
+    refiner = "text_encoder" not in spec
     _json(folder / "unet" / "config.json", {"_class_name": "UNet2DConditionModel", **spec["unet"]})
     _json(folder / "vae" / "config.json", {"_class_name": "AutoencoderKL", "force_upcast": True, **spec["vae"]})
-    _json(
-        folder / "text_encoder" / "config.json",
-        {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **spec["text_encoder"]},
-    )
+    if not refiner:
+        _json(
+            folder / "text_encoder" / "config.json",
+            {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **spec["text_encoder"]},
+        )
+        write_tokenizer(folder / "tokenizer")
     _json(
         folder / "text_encoder_2" / "config.json",
         {"architectures": ["CLIPTextModelWithProjection"], "model_type": "clip_text_model", **spec["text_encoder_2"]},
     )
     _json(folder / "scheduler" / "scheduler_config.json", {"_class_name": "EulerDiscreteScheduler", **SD1_SCHEDULER})
-    write_tokenizer(folder / "tokenizer")
     write_tokenizer(folder / "tokenizer_2", pad_token="!")
+    none: list[None] = [None, None]
     _json(
         folder / "model_index.json",
         {
-            "_class_name": "StableDiffusionXLPipeline",
-            "force_zeros_for_empty_prompt": True,
+            "_class_name": spec["pipeline"],
+            "force_zeros_for_empty_prompt": not refiner,
+            **({"requires_aesthetics_score": True} if refiner else {}),
             "scheduler": ["diffusers", "EulerDiscreteScheduler"],
-            "text_encoder": ["transformers", "CLIPTextModel"],
+            "text_encoder": none if refiner else ["transformers", "CLIPTextModel"],
             "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
-            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer": none if refiner else ["transformers", "CLIPTokenizer"],
             "tokenizer_2": ["transformers", "CLIPTokenizer"],
             "unet": ["diffusers", "UNet2DConditionModel"],
             "vae": ["diffusers", "AutoencoderKL"],

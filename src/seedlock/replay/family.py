@@ -30,7 +30,9 @@ def detect_family(shapes: Mapping[str, Sequence[int]]) -> str:
     if any(k.startswith(("joint_blocks.", "model.diffusion_model.joint_blocks.")) for k in shapes):
         return "sd3"
     if f"{UNET}label_emb.0.0.weight" in shapes:
-        return "sdxl-refiner" if unet_width(shapes) == 384 else "sdxl"
+        # the refiner's only text encoder is OpenCLIP, as the first embedder
+        refiner = unet_width(shapes) == 384 or "conditioner.embedders.0.model.text_projection" in shapes
+        return "sdxl-refiner" if refiner else "sdxl"
     ctx = next((v[1] for k, v in shapes.items() if k.startswith(UNET) and k.endswith("attn2.to_k.weight")), None)
     if ctx == 768:
         return "sd1"

@@ -31,6 +31,7 @@ _UNET_DIRECT = {
 #: which UNet levels have attention: SD-1.x, and SDXL
 SD1_ATTENTION = (True, True, True, False)
 SDXL_ATTENTION = (False, True, True)
+REFINER_ATTENTION = (False, True, True, False)
 _UNET_RESNET = {
     "norm1": "in_layers.0",
     "conv1": "in_layers.2",

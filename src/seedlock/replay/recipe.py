@@ -45,6 +45,35 @@ class LoraSpec:
 
 
 @dataclass(frozen=True)
+class Hires:
+    """A hires-fix second pass: upscale to ``width`` x ``height`` (or by ``scale``), then img2img."""
+
+    width: int | None = None
+    height: int | None = None
+    scale: float | None = None
+    steps: int | None = None
+    denoise: float = 0.7
+    #: in A1111's words (``Latent``, ``Latent (bicubic)``, ``Lanczos``)
+    upscaler: str = "Latent"
+    #: canonical sampler and schedule of the pass; None: the first pass's
+    sampler: str | None = None
+    schedule: str | None = None
+    cfg_scale: float | None = None
+    #: a stored effective scheduler config; wins over (sampler, schedule) when set
+    scheduler_config: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Refiner:
+    """An SDXL refiner taking over the base model's latents at ``switch_at`` of the schedule."""
+
+    path: str
+    name: str
+    switch_at: float = 0.8
+    hashes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything a run needs, resolved to files on this machine."""
 
@@ -68,9 +97,17 @@ class Recipe:
     #: why the result may differ from the source image, when it is not faithful
     approximate: tuple[str, ...] = ()
     model_hashes: Mapping[str, str] = field(default_factory=dict)
+    hires: Hires | None = None
+    refiner: Refiner | None = None
 
     def with_(self, **changes: Any) -> Recipe:
         return replace(self, **changes)
+
+    def sampling_steps(self) -> int:
+        """UNet steps of the whole run (an img2img pass runs ``int(steps * denoise)`` of its steps)."""
+        if self.hires is None:
+            return self.steps
+        return self.steps + int((self.hires.steps or self.steps) * self.hires.denoise)
 
 
 _EMPHASIS = re.compile(r"(?<!\\)[\(\[][^\)\]]*(?::\s*[\d.]+)?(?<!\\)[\)\]]")
@@ -83,6 +120,7 @@ def recipe_from_record(
     loras: Mapping[str, str | os.PathLike[str]] | None = None,
     allow_other_model: bool = False,
     cache: HashCache | None = None,
+    refiner: str | os.PathLike[str] | None = None,
 ) -> Recipe:
     """Resolve a record to a runnable recipe, or refuse with the reason.
 
@@ -93,10 +131,7 @@ def recipe_from_record(
     from seedlock.pin.hashing import hash_file
 
     notes: list[str] = []
-    if len(record.passes) > 1:
-        raise ReplayRefused(
-            f"the record has {len(record.passes)} sampling passes (hires fix, refiner, multi-sampler graph); only single-pass recipes are replayed"
-        )
+    hires = _hires_of(record, notes)
     if record.seed is None:
         raise ReplayRefused("the record has no seed")
     sampler = record.canonical_sampler or "euler"
@@ -117,7 +152,11 @@ def recipe_from_record(
 
     lora_specs: list[LoraSpec] = []
     given = {k: str(v) for k, v in (loras or {}).items()}
+    refiner_spec = None
     for a in record.adapters:
+        if a.kind == "refiner":
+            refiner_spec = _refiner_of(record, a, refiner, allow_other_model, cache, notes)
+            continue
         if a.kind != "lora":
             raise ReplayRefused(f"{a.kind} adapters are not replayed ({a.name})")
         lp = given.get(a.name) or _find_adapter(a, cache)
@@ -170,6 +209,79 @@ def recipe_from_record(
         scheduler_config=stored_scheduler,
         approximate=tuple(notes),
         model_hashes={"sha256": got["sha256"], "autov2": got["autov2"], "autov3": got["autov3"]},
+        hires=hires,
+        refiner=refiner_spec,
+    )
+
+
+def _refiner_of(record: GenerationRecord, a: Adapter, given: str | os.PathLike[str] | None, allow_other_model: bool,
+                cache: HashCache | None, notes: list[str]) -> Refiner:  # fmt: skip
+    """The record's refiner resolved to a file whose bytes match its hash claims."""
+    from seedlock.pin.hashing import hash_file
+
+    path = str(given) if given is not None else _find_adapter(replace(a, kind="checkpoint"), cache)
+    if path is None or not Path(path).is_file():
+        raise ReplayRefused(f"refiner {a.name!r} is not on disk", needs="refiner")
+    got = hash_file(path, "default", cache=cache).hashes
+    wanted = claims.checkable(dict(a.hashes))
+    if claims.match_any(wanted, got) is False:
+        msg = f"{Path(path).name} is not the record's refiner {a.name!r} (record: {_fmt(wanted)})"
+        if not allow_other_model:
+            raise ReplayRefused(msg, needs="other-model")
+        notes.append(msg)
+    switch = a.params.get("switch_at")
+    if record.generator not in (Generator.SEEDLOCK, Generator.NONE):
+        notes.append("the refiner takes over as diffusers' base + refiner split does, not inside one sampler run")
+    return Refiner(
+        path=path,
+        name=a.name,
+        switch_at=0.8 if switch is None else float(switch),
+        hashes={"sha256": got["sha256"], "autov2": got["autov2"]},
+    )
+
+
+def _hires_of(record: GenerationRecord, notes: list[str]) -> Hires | None:
+    """The record's hires pass as a recipe part; any other second pass is refused by kind."""
+    from seedlock.replay.hires import canonical_upscaler
+
+    passes = record.passes
+    if len(passes) <= 1:
+        return None
+    second = passes[1]
+    if len(passes) > 2 or second.kind != "hires":
+        kinds = ", ".join(p.kind for p in passes)
+        raise ReplayRefused(
+            f"the record has {len(passes)} sampling passes ({kinds}); seedlock replays one pass, or one and a hires fix"
+        )
+    if second.model:
+        raise ReplayRefused(f"the hires pass uses another checkpoint ({second.model}), which is not replayed")
+    if (second.prompt and second.prompt != record.prompt) or (
+        second.negative_prompt and second.negative_prompt != record.negative_prompt
+    ):
+        raise ReplayRefused("the hires pass has a prompt of its own, which is not replayed")
+    if not second.width or not second.height:
+        raise ReplayRefused("the hires pass states no size")
+    if second.canonical_sampler and second.canonical_sampler not in SAMPLERS:
+        raise ReplayRefused(f"hires sampler {second.sampler!r} has no diffusers equivalent (unmapped)")
+    label = second.upscaler or "Latent"
+    try:
+        upscaler = canonical_upscaler(label)
+    except InvalidSpec:
+        notes.append(f"hires upscaler {label!r} is not shipped with seedlock; Lanczos was used")
+        upscaler = "Lanczos"
+    run = record.run
+    if record.generator not in (Generator.SEEDLOCK, Generator.NONE):
+        notes.append("the hires pass's noise follows seedlock's rule (a fresh generator at the seed), not the source's")
+    return Hires(
+        width=second.width,
+        height=second.height,
+        steps=second.steps or record.steps,
+        denoise=0.7 if second.denoise is None else second.denoise,
+        upscaler=upscaler,
+        sampler=second.canonical_sampler,
+        schedule=second.canonical_scheduler,
+        cfg_scale=second.cfg_scale,
+        scheduler_config=run.hires_scheduler if run else None,
     )
 
 
@@ -247,6 +359,14 @@ class Overrides:
     #: a sampler in any tool's words ("Euler a", "DPM++ 2M Karras", dpmpp_2m)
     sampler: str | None = None
     loras: tuple[LoraOverride, ...] = ()
+    #: a hires fix added to the recipe, or its settings changed
+    hires_scale: float | None = None
+    hires_steps: int | None = None
+    hires_denoise: float | None = None
+    hires_upscaler: str | None = None
+    #: an SDXL refiner file (added to the recipe, or the file for the record's refiner) and its switch
+    refiner: str | None = None
+    refiner_switch: float | None = None
 
 
 _SIMPLE_OVERRIDES = (
@@ -272,11 +392,18 @@ def apply_overrides(record: GenerationRecord, ov: Overrides) -> tuple[Generation
         run = record.run
         if run is not None and run.scheduler is not None:
             extra = dict(record.extra)
-            extra["seedlock"] = replace(run, scheduler=None).to_dict()
+            extra["seedlock"] = replace(run, scheduler=None, hires_scheduler=None).to_dict()
             changes["extra"] = extra
     if changes:
-        # the changed record is the new recipe: its passes follow the top-level fields
-        changes["passes"] = ()
+        # the changed record is the new recipe: its passes follow the top-level fields, and a
+        # hires pass is kept (with the new seed)
+        hires = [p for p in record.passes[1:2] if p.kind == "hires"]
+        base = record.replace(**changes, passes=()).first_pass()
+        follow = {k: changes[k] for k in ("seed", "cfg_scale", "sampler", "canonical_sampler", "canonical_scheduler")
+                  if k in changes}  # fmt: skip
+        if hires and follow:
+            hires = [replace(hires[0], **follow)]
+        changes["passes"] = (base, *hires) if hires else ()
     paths: dict[str, str] = {}
     adapters = list(record.adapters)
     for lo in ov.loras:
@@ -303,7 +430,41 @@ def recipe_for(
     """A runnable recipe from an image or record JSON (or nothing: a default record) and overrides."""
     record = load_record(source)[0] if source else GenerationRecord(seed=0)
     record, lora_paths = apply_overrides(record, overrides)
+    if overrides.refiner is not None and not any(a.kind == "refiner" for a in record.adapters):
+        refiner = Adapter(kind="refiner", name=Path(overrides.refiner).stem)
+        record = record.replace(adapters=(*record.adapters, refiner))
+    if overrides.refiner_switch is not None:
+        if not any(a.kind == "refiner" for a in record.adapters):
+            raise InvalidSpec("a refiner switch was given, but the recipe has no refiner", value=str(overrides.refiner_switch))
+        record = record.replace(adapters=tuple(
+            replace(a, params={**a.params, "switch_at": overrides.refiner_switch}) if a.kind == "refiner" else a
+            for a in record.adapters
+        ))  # fmt: skip
     with HashCache() as cache:
-        return recipe_from_record(
-            record, model=model, loras=lora_paths, allow_other_model=allow_other_model, cache=cache
+        recipe = recipe_from_record(
+            record,
+            model=model,
+            loras=lora_paths,
+            allow_other_model=allow_other_model,
+            cache=cache,
+            refiner=overrides.refiner,
         )
+    return _with_hires_overrides(recipe, overrides)
+
+
+def _with_hires_overrides(recipe: Recipe, ov: Overrides) -> Recipe:
+    from seedlock.replay.hires import canonical_upscaler
+
+    given: dict[str, Any] = {}
+    if ov.hires_scale is not None:
+        given.update(scale=ov.hires_scale, width=None, height=None)
+    if ov.hires_steps is not None:
+        given["steps"] = ov.hires_steps
+    if ov.hires_denoise is not None:
+        given["denoise"] = ov.hires_denoise
+    if ov.hires_upscaler is not None:
+        given["upscaler"] = canonical_upscaler(ov.hires_upscaler)
+    if not given:
+        return recipe
+    base = recipe.hires or Hires(scale=2.0)
+    return recipe.with_(hires=replace(base, **given))

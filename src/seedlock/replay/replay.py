@@ -95,6 +95,7 @@ def replay(
     *,
     model: str | os.PathLike[str] | None = None,
     loras: Mapping[str, str] | None = None,
+    refiner: str | os.PathLike[str] | None = None,
     allow_other_model: bool = False,
     device: str = "cpu",
     engine: Engine | None = None,
@@ -106,7 +107,9 @@ def replay(
     record = read(image)
     original = decode(Path(image), "RGB")
     with HashCache() as cache:
-        recipe = recipe_from_record(record, model=model, loras=loras, allow_other_model=allow_other_model, cache=cache)
+        recipe = recipe_from_record(
+            record, model=model, loras=loras, allow_other_model=allow_other_model, cache=cache, refiner=refiner
+        )
     recorded = record.run
     recorded_env = dict(recorded.environment) if recorded else {}
     det = recorded_env.get("determinism") or {}

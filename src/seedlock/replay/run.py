@@ -33,7 +33,10 @@ from seedlock.replay.recipe import Recipe
 from seedlock.replay.schedulers import effective_config, flow_scheduler_for, scheduler_for, scheduler_from_config
 
 NOISE_RECIPE = "seedlock-cpu-1"
-NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64}
+NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64,
+               "tiny-sdxl-refiner": 64, "sdxl-refiner": 1024}  # fmt: skip
+#: families that only refine another model's latents
+REFINERS = frozenset({"tiny-sdxl-refiner", "sdxl-refiner"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def family_of(path: str) -> str:
     text_key = {
         "sd1": "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
         "sdxl": "conditioner.embedders.1.model.text_projection",
+        "sdxl-refiner": "conditioner.embedders.0.model.text_projection",
     }.get(detected)
     if detected in ("sd3", "flux"):
         raise ReplayRefused(
@@ -90,7 +94,7 @@ def family_of(path: str) -> str:
     if text_key is None:
         what = "not an SD-1.x or SDXL checkpoint" if detected == "unknown" else f"a {detected} checkpoint"
         raise ReplayRefused(f"{name} is {what}: seedlock generates with SD-1.x and SDXL base")
-    if unet_width(shapes) != 320 or text_key not in shapes:
+    if unet_width(shapes) != (384 if detected == "sdxl-refiner" else 320) or text_key not in shapes:
         raise ReplayRefused(f"{name} is an {detected} checkpoint of a layout or width seedlock has no configuration for")
     return detected
 
@@ -180,8 +184,16 @@ class Engine:
         step = 16 if family == "tiny-flux" else 8
         if width % step or height % step:
             raise ReplayRefused(f"size {width}x{height} is not a multiple of {step} ({family})")
+        if family in REFINERS:
+            raise ReplayRefused(
+                f"{Path(recipe.model).name} is an SDXL refiner: it refines a base model's latents, so give it as the refiner"
+            )
+        if recipe.refiner is not None:
+            _check_refiner(recipe, family)
         if flow is not None:
             _check_flow_recipe(recipe, family)
+            if recipe.hires is not None:
+                raise ReplayRefused(f"the hires fix runs on SD-1.x and SDXL models; {family} runs take none")
         if recipe.scheduler_config:
             scheduler = scheduler_from_config(recipe.scheduler_config)
             sched_cfg = effective_config(scheduler)
@@ -235,11 +247,19 @@ class Engine:
                     height=height,
                     latents=latents.to(s.device, getattr(torch, s.dtype)),
                     generator=step_noise,
-                    output_type="np",
+                    output_type="latent" if recipe.hires or recipe.refiner else "np",
                     callback_on_step_end=step_end if trace or on_step is not None else None,
                     callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"] if trace else ["latents"],
                     **args,
+                    **({"denoising_end": recipe.refiner.switch_at} if recipe.refiner else {}),
                 )
+                if recipe.refiner is not None:
+                    out = self._refiner_pass(recipe, scheduler_from_config(sched_cfg), out.images, args,
+                                             step_end if trace or on_step else None)  # fmt: skip
+                hires = None
+                if recipe.hires is not None:
+                    hires = _HiresRun.resolve(recipe, width, height)
+                    out = self._hires_pass(pipe, recipe, hires, out.images, args, step_end if trace or on_step else None)
         finally:
             if names:
                 pipe.unload_lora_weights()
@@ -254,8 +274,108 @@ class Engine:
             stages = Trace(
                 prompt_embeds=tr.get("prompt_embeds"), noise=tr["noise"], latents=tuple(tr["latents"]), image=digest
             )
-        record = _record(recipe, width, height, sched_cfg, env, digest, stages)
+        record = _record(recipe, width, height, sched_cfg, env, digest, stages, hires)
         return RunResult(pixels, digest, record, seconds, stages)
+
+    def _refiner_pass(self, recipe: Recipe, scheduler: Any, latents: Any, args: dict[str, Any],
+                      step_end: Callable[..., Any] | None) -> Any:  # fmt: skip
+        """The refiner takes the base's latents from ``switch_at`` of the schedule on (no fresh noise)."""
+        assert recipe.refiner is not None
+        refiner = self.pipeline(recipe.refiner.path)
+        refiner.scheduler = scheduler
+        return _second_pass(refiner, recipe, latents, recipe.steps, recipe.cfg_scale, step_end,
+                            {**args, "denoising_start": recipe.refiner.switch_at})  # fmt: skip
+
+    def _hires_pass(self, pipe: Any, recipe: Recipe, hires: _HiresRun, latents: Any, args: dict[str, Any],
+                    step_end: Callable[..., Any] | None) -> Any:  # fmt: skip
+        """Upscale the first pass and run it again as img2img at the hires size."""
+        import diffusers
+
+        from seedlock.replay.hires import upscale
+
+        img2img_class = (
+            diffusers.StableDiffusionXLImg2ImgPipeline
+            if "text_encoder_2" in pipe.components
+            else diffusers.StableDiffusionImg2ImgPipeline
+        )
+        img2img = img2img_class(**pipe.components)
+        img2img.set_progress_bar_config(disable=True)
+        img2img.scheduler = hires.scheduler
+        start = upscale(pipe, latents, hires.upscaler, hires.width, hires.height)
+        image = start.latents if start.latents is not None else start.image
+        return _second_pass(img2img, recipe, image, hires.steps, hires.cfg_scale, step_end,
+                            {**args, "strength": hires.denoise})  # fmt: skip
+
+
+def _second_pass(pipe: Any, recipe: Recipe, image: Any, steps: int, cfg: float,
+                 step_end: Callable[..., Any] | None, args: dict[str, Any]) -> Any:  # fmt: skip
+    """An img2img pipeline over the first pass's result; its noise is a fresh CPU generator at the image's seed."""
+    import torch
+
+    return pipe(
+        prompt=recipe.prompt,
+        image=image,
+        num_inference_steps=steps,
+        guidance_scale=cfg,
+        generator=torch.Generator("cpu").manual_seed(recipe.seed + recipe.batch_index),
+        output_type="np",
+        callback_on_step_end=step_end,
+        callback_on_step_end_tensor_inputs=["latents"],
+        **args,
+    )
+
+
+@dataclass(frozen=True)
+class _HiresRun:
+    """A recipe's hires pass with its size, steps and scheduler settled."""
+
+    width: int
+    height: int
+    steps: int
+    denoise: float
+    cfg_scale: float
+    upscaler: str
+    sampler: str
+    schedule: str | None
+    scheduler: Any
+    config: dict[str, Any]
+
+    @classmethod
+    def resolve(cls, recipe: Recipe, width: int, height: int) -> _HiresRun:
+        h = recipe.hires
+        assert h is not None
+        scale = h.scale or 2.0
+        hw, hh = h.width or int(width * scale), h.height or int(height * scale)
+        if hw % 8 or hh % 8:
+            raise ReplayRefused(f"hires size {hw}x{hh} is not a multiple of 8")
+        if not 0 < h.denoise <= 1:
+            raise ReplayRefused(f"hires denoise {h.denoise} is not in (0, 1]")
+        sampler = h.sampler or recipe.sampler
+        schedule = h.schedule if h.sampler else recipe.schedule
+        if h.scheduler_config:
+            scheduler = scheduler_from_config(h.scheduler_config)
+            config = effective_config(scheduler)
+        else:
+            scheduler, config = scheduler_for(sampler, schedule)
+        return cls(hw, hh, h.steps or recipe.steps, h.denoise,
+                   recipe.cfg_scale if h.cfg_scale is None else h.cfg_scale, h.upscaler, sampler, schedule,
+                   scheduler, config)  # fmt: skip
+
+
+def _check_refiner(recipe: Recipe, family: str) -> None:
+    """A refiner follows an SDXL base, alone (no hires fix after it), and must itself be a refiner."""
+    assert recipe.refiner is not None
+    if family not in ("tiny-sdxl", "sdxl"):
+        raise ReplayRefused(f"a refiner follows an SDXL base model; {Path(recipe.model).name} is {family}")
+    if recipe.hires is not None:
+        raise ReplayRefused("a refiner and a hires fix in one run are not supported")
+    refiner_family = family_of(recipe.refiner.path)
+    if refiner_family not in REFINERS:
+        raise ReplayRefused(f"{Path(recipe.refiner.path).name} is not an SDXL refiner ({refiner_family})")
+    if (family == "tiny-sdxl") != (refiner_family == "tiny-sdxl-refiner"):
+        raise ReplayRefused(f"{Path(recipe.refiner.path).name} ({refiner_family}) does not pair with {family}")
+    if not 0 < recipe.refiner.switch_at < 1:
+        raise ReplayRefused(f"refiner switch {recipe.refiner.switch_at} is not between 0 and 1")
 
 
 def _check_flow_recipe(recipe: Recipe, family: str) -> None:
@@ -280,6 +400,7 @@ def _record(
     env: Mapping[str, Any],
     digest: str,
     trace: Trace | None,
+    hires: _HiresRun | None = None,
 ) -> GenerationRecord:
     block = RunBlock(
         scheduler=dict(sched_cfg),
@@ -288,6 +409,7 @@ def _record(
         pixel_sha256=digest,
         approximate=tuple(recipe.approximate),
         trace=trace,
+        hires_scheduler=hires.config if hires else None,
     )
     p = SamplingPass(
         seed=recipe.seed,
@@ -300,8 +422,28 @@ def _record(
         width=width,
         height=height,
     )
+    passes: tuple[SamplingPass, ...] = (p,)
+    if hires is not None:
+        passes += (
+            SamplingPass(
+                kind="hires",
+                seed=recipe.seed,
+                steps=hires.steps,
+                cfg_scale=hires.cfg_scale,
+                sampler=hires.sampler,
+                scheduler=hires.schedule,
+                canonical_sampler=hires.sampler,
+                canonical_scheduler=hires.schedule,
+                denoise=hires.denoise,
+                width=hires.width,
+                height=hires.height,
+                upscaler=hires.upscaler,
+            ),
+        )
     return GenerationRecord.from_passes(
-        (p,),
+        passes,
+        final_width=hires.width if hires else width,
+        final_height=hires.height if hires else height,
         generator=Generator.SEEDLOCK,
         generator_name="seedlock",
         generator_version=__version__,
@@ -311,7 +453,7 @@ def _record(
         rng="CPU",
         clip_skip=recipe.clip_skip,
         model=ModelRef(name=model_stem(recipe.model), hashes=dict(recipe.model_hashes)),
-        adapters=tuple(
+        adapters=_refiner_adapter(recipe) + tuple(
             Adapter(
                 kind="lora",
                 name=lo.name,
@@ -326,6 +468,13 @@ def _record(
         batch_index=recipe.batch_index,
         extra={"seedlock": block.to_dict()},
     )
+
+
+def _refiner_adapter(recipe: Recipe) -> tuple[Adapter, ...]:
+    r = recipe.refiner
+    if r is None:
+        return ()
+    return (Adapter(kind="refiner", name=r.name, hashes=dict(r.hashes), params={"switch_at": r.switch_at}),)
 
 
 # -- commands' building blocks -------------------------------------------------------------

@@ -27,12 +27,20 @@ from typing import Any
 
 from seedlock.replay.configs import FAMILIES
 from seedlock.replay.flow_models import FLOW, build_flow_state
-from seedlock.replay.ldm_keys import SDXL_ATTENTION, open_clip_to_ldm, text_to_ldm, unet_to_ldm, vae_to_ldm
+from seedlock.replay.ldm_keys import (
+    REFINER_ATTENTION,
+    SDXL_ATTENTION,
+    open_clip_to_ldm,
+    text_to_ldm,
+    unet_to_ldm,
+    vae_to_ldm,
+)
 
 TEXT_GAIN = 10.0
 FAMILY = "tiny-sd1"
 #: what ``seedlock model build-tiny --family`` offers: family name -> the tiny model's family
-TINY = {"sd1": "tiny-sd1", "sdxl": "tiny-sdxl", "sd3": "tiny-sd3", "flux": "tiny-flux"}
+TINY = {"sd1": "tiny-sd1", "sdxl": "tiny-sdxl", "sdxl-refiner": "tiny-sdxl-refiner", "sd3": "tiny-sd3",
+        "flux": "tiny-flux"}  # fmt: skip
 
 
 def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
@@ -52,10 +60,17 @@ def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
                 p.mul_(TEXT_GAIN)
     torch.manual_seed(1)
     vae = AutoencoderKL(**spec["vae"])
-    torch.manual_seed(2)
-    te = CLIPTextModel(CLIPTextConfig(**spec["text_encoder"]))
     state: dict[str, Any] = {}
     state.update(vae_to_ldm(vae.state_dict()))
+    if "text_encoder" not in spec:
+        # the refiner: OpenCLIP alone, as the first embedder
+        torch.manual_seed(3)
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig(**spec["text_encoder_2"]))
+        state.update(unet_to_ldm(unet.state_dict(), REFINER_ATTENTION))
+        state.update(open_clip_to_ldm(te2.state_dict(), "conditioner.embedders.0.model."))
+        return {k: v.detach().contiguous().clone() for k, v in state.items()}
+    torch.manual_seed(2)
+    te = CLIPTextModel(CLIPTextConfig(**spec["text_encoder"]))
     if "text_encoder_2" in spec:
         torch.manual_seed(3)
         te2 = CLIPTextModelWithProjection(CLIPTextConfig(**spec["text_encoder_2"]))
