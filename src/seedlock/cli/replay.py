@@ -46,6 +46,11 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--batch-index", type=click.IntRange(0, 10_000), help="Make image k of a batch alone (seed + k)."),
         click.option(
+            "--rng",
+            type=click.Choice(["CPU", "NV"], case_sensitive=False),
+            help="Initial noise: CPU (torch's CPU generator) or NV (A1111's emulation of CUDA's generator).",
+        ),
+        click.option(
             "--hires-scale",
             type=click.FloatRange(1.0, 8.0),
             help="Add a hires fix (or change it): upscale the first pass by this factor and denoise it again.",
@@ -109,6 +114,7 @@ def _overrides(kw: dict[str, Any]) -> Any:
         clip_skip=kw.get("clip_skip"),
         batch_index=kw.get("batch_index"),
         sampler=kw.get("sampler") or None,
+        rng=kw["rng"].upper() if kw.get("rng") else None,
         loras=tuple(parse_lora_spec(spec) for spec in kw.get("loras") or ()),
         hires_scale=kw.get("hires_scale"),
         hires_steps=kw.get("hires_steps"),

@@ -21,7 +21,7 @@ from seedlock.pin.index import Wanted, resolve_one
 from seedlock.readers import load_record
 from seedlock.readers.infotext import strip_extra_networks
 from seedlock.record import Adapter, GenerationRecord, Generator
-from seedlock.replay.schedulers import SAMPLERS
+from seedlock.replay.schedulers import SAMPLERS, STOCHASTIC
 from seedlock.samplers import canonical_pair
 
 __all__ = [
@@ -99,6 +99,8 @@ class Recipe:
     model_hashes: Mapping[str, str] = field(default_factory=dict)
     hires: Hires | None = None
     refiner: Refiner | None = None
+    #: the initial noise: ``cpu`` (torch's CPU generator) or ``nv`` (A1111's Philox emulation of CUDA's)
+    noise: str = "cpu"
 
     def with_(self, **changes: Any) -> Recipe:
         return replace(self, **changes)
@@ -183,8 +185,10 @@ def recipe_from_record(
         if _EMPHASIS.search(prompt) or _EMPHASIS.search(negative):
             notes.append("prompt uses (emphasis:1.2) syntax, which diffusers encodes literally")
         rng = (record.rng or ("GPU" if record.generator == Generator.A1111 else "CPU")).upper()
-        if rng != "CPU":
+        if rng not in ("CPU", "NV"):
             notes.append(f"the source drew {rng} noise; seedlock draws portable CPU noise")
+        elif rng == "NV" and sampler in STOCHASTIC:
+            notes.append(f"the initial noise is A1111's NV noise; {sampler}'s per-step noise comes from the CPU generator")
         if record.postprocessing:
             notes.append("post-processing (" + ", ".join(p.kind for p in record.postprocessing) + ") is not replayed")
         if record.variation_strength:
@@ -211,6 +215,7 @@ def recipe_from_record(
         model_hashes={"sha256": got["sha256"], "autov2": got["autov2"], "autov3": got["autov3"]},
         hires=hires,
         refiner=refiner_spec,
+        noise="nv" if (record.rng or "").upper() == "NV" else "cpu",
     )
 
 
@@ -358,6 +363,8 @@ class Overrides:
     batch_index: int | None = None
     #: a sampler in any tool's words ("Euler a", "DPM++ 2M Karras", dpmpp_2m)
     sampler: str | None = None
+    #: the noise source in A1111's words: CPU or NV
+    rng: str | None = None
     loras: tuple[LoraOverride, ...] = ()
     #: a hires fix added to the recipe, or its settings changed
     hires_scale: float | None = None
@@ -379,6 +386,7 @@ _SIMPLE_OVERRIDES = (
     "height",
     "clip_skip",
     "batch_index",
+    "rng",
 )
 
 

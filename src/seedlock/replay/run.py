@@ -5,6 +5,7 @@ The noise recipe (``seedlock-cpu-1``) makes runs portable: the initial latent of
 ``seed + k`` (A1111's batch rule, and the same numbers as A1111 with ``RNG: CPU``), and
 the per-step noise of ancestral/SDE samplers comes from a second CPU generator with
 the same seed. One generator per image, so image *k* of a batch can be made alone.
+``seedlock-nv-1`` draws the initial latent with A1111's NV generator instead (``--rng NV``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from seedlock.replay.recipe import Recipe
 from seedlock.replay.schedulers import effective_config, flow_scheduler_for, scheduler_for, scheduler_from_config
 
 NOISE_RECIPE = "seedlock-cpu-1"
+#: the same, with the initial noise drawn by A1111's NV (Philox) generator
+NV_NOISE_RECIPE = "seedlock-nv-1"
 NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64,
                "tiny-sdxl-refiner": 64, "sdxl-refiner": 1024}  # fmt: skip
 #: families that only refine another model's latents
@@ -215,11 +218,16 @@ class Engine:
                 pipe.scheduler = scheduler
                 seed = recipe.seed + recipe.batch_index
                 channels = int(pipe.vae.config.latent_channels)
-                latents = torch.randn(
-                    (1, channels, height // 8, width // 8),
-                    generator=torch.Generator("cpu").manual_seed(seed),
-                    dtype=torch.float32,
-                )
+                if recipe.noise == "nv":
+                    from seedlock.replay.nv_noise import NvGenerator
+
+                    latents = torch.from_numpy(NvGenerator(seed).randn((channels, height // 8, width // 8)))[None]
+                else:
+                    latents = torch.randn(
+                        (1, channels, height // 8, width // 8),
+                        generator=torch.Generator("cpu").manual_seed(seed),
+                        dtype=torch.float32,
+                    )
                 tr: dict[str, Any] = {"noise": _thash(latents), "latents": []}
                 if family == "tiny-flux":
                     latents = pipe._pack_latents(latents, 1, channels, height // 8, width // 8)
@@ -404,7 +412,7 @@ def _record(
 ) -> GenerationRecord:
     block = RunBlock(
         scheduler=dict(sched_cfg),
-        noise=NOISE_RECIPE,
+        noise=NV_NOISE_RECIPE if recipe.noise == "nv" else NOISE_RECIPE,
         environment=dict(env),
         pixel_sha256=digest,
         approximate=tuple(recipe.approximate),
@@ -450,7 +458,7 @@ def _record(
         prompt=recipe.prompt,
         negative_prompt=recipe.negative_prompt,
         seed_type="int",
-        rng="CPU",
+        rng="NV" if recipe.noise == "nv" else "CPU",
         clip_skip=recipe.clip_skip,
         model=ModelRef(name=model_stem(recipe.model), hashes=dict(recipe.model_hashes)),
         adapters=_refiner_adapter(recipe) + tuple(
