@@ -371,10 +371,10 @@ def trace_diff_cmd(a: Path, b: Path, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(
     "--family",
-    type=click.Choice(["sd1", "sdxl", "sdxl-refiner", "sd3", "flux"]),
+    type=click.Choice(["sd1", "sd2", "sdxl", "sdxl-refiner", "sd3", "flux"]),
     default="sd1",
     show_default=True,
-    help="Whose topology: SD-1.x; SDXL (two text encoders, size embedding); the SDXL refiner (OpenCLIP only, "
+    help="Whose topology: SD-1.x; SD-2 (OpenCLIP-H layout, v-prediction); SDXL (two text encoders, size embedding); the SDXL refiner (OpenCLIP only, "
     "aesthetic score); SD3 (MMDiT, CLIP-L/G and T5); "
     "Flux (dev: double and single blocks, guidance embedding). Each in its family's single-file layout.",
 )

@@ -1,9 +1,9 @@
 """The diffusers-format config folders that ``from_single_file`` would otherwise fetch
 from a hub, written locally (configs and a tokenizer, no weights).
 
-Four families: ``tiny-sd1`` and ``tiny-sdxl`` (seedlock's built-in test models, each of its
-family's topology at tiny widths), ``sd1`` (the public SD-1.5 configuration) and ``sdxl``
-(SDXL base 1.0's). The tokenizer is OpenAI's CLIP BPE from the vocabulary seedlock
+The real families (``sd1`` SD-1.5, ``sd2`` / ``sd2-v`` SD-2.1 base and 768-v, ``sdxl`` SDXL base
+1.0, ``sdxl-refiner`` its refiner) and seedlock's built-in test models (``tiny-*``, each of its
+family's topology at tiny widths). The tokenizer is OpenAI's CLIP BPE from the vocabulary seedlock
 ships, written as ``vocab.json`` + ``merges.txt``, which every transformers version loads
 alike (transformers 5 would save only ``tokenizer.json``).
 """
@@ -172,6 +172,31 @@ FAMILIES["tiny-sdxl-refiner"] = {
     "vae": FAMILIES["tiny-sdxl"]["vae"],
     "text_encoder_2": FAMILIES["tiny-sdxl"]["text_encoder_2"],
 }
+_SD2_UNET: dict[str, Any] = {**_UNET_LAYOUT, "use_linear_projection": True}
+#: SD-2's text encoder is OpenCLIP-H in OpenCLIP's layout; the tokenizer pads with "!"
+_SD2_TEXT: dict[str, Any] = {**_GELU_TEXT}
+#: SD-2 768-v predicts velocity; its 512 base (and the tiny model's sibling) predicts noise
+V_PREDICTION: dict[str, Any] = {"prediction_type": "v_prediction"}
+FAMILIES["tiny-sd2"] = {
+    "unet": {**_SD2_UNET, "block_out_channels": [32, 32, 64, 64], "attention_head_dim": [2, 2, 4, 4],
+             "cross_attention_dim": 48, "sample_size": 8},
+    "vae": FAMILIES["tiny-sd1"]["vae"],
+    "text_encoder": {**_SD2_TEXT, "hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 3,
+                     "num_attention_heads": 4, "projection_dim": 48},
+    "scheduler": V_PREDICTION,
+    "pad_token": "!",
+}
+_SD2_REAL: dict[str, Any] = {
+    "unet": {**_SD2_UNET, "block_out_channels": [320, 640, 1280, 1280], "attention_head_dim": [5, 10, 20, 20],
+             "cross_attention_dim": 1024, "sample_size": 96},
+    "vae": FAMILIES["sd1"]["vae"],
+    # OpenCLIP-H has 24 layers; SD-2 uses the penultimate one, so diffusers builds 23
+    "text_encoder": {**_SD2_TEXT, "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
+                     "num_attention_heads": 16, "projection_dim": 512},
+    "pad_token": "!",
+}
+FAMILIES["sd2"] = {**_SD2_REAL, "scheduler": {}}
+FAMILIES["sd2-v"] = {**_SD2_REAL, "scheduler": V_PREDICTION}
 FAMILIES["sdxl-refiner"] = {
     "pipeline": "StableDiffusionXLImg2ImgPipeline",
     "unet": {
@@ -224,7 +249,11 @@ def config_folder(family: str) -> Path:
     """The local diffusers-format folder for a family, written once into the seedlock home."""
     if family not in FAMILIES:
         raise KeyError(family)
-    folder = home() / "configs" / family
+    import hashlib
+
+    # the folder is named by its content, so a changed configuration never meets a stale folder
+    digest = hashlib.sha256(json.dumps(FAMILIES[family], sort_keys=True).encode()).hexdigest()[:12]
+    folder = home() / "configs" / f"{family}-{digest}"
     marker = folder / "model_index.json"
     if marker.exists():
         return folder
@@ -238,8 +267,11 @@ def config_folder(family: str) -> Path:
         folder / "text_encoder" / "config.json",
         {"architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **spec["text_encoder"]},
     )
-    _json(folder / "scheduler" / "scheduler_config.json", {"_class_name": "PNDMScheduler", **SD1_SCHEDULER})
-    write_tokenizer(folder / "tokenizer")
+    _json(
+        folder / "scheduler" / "scheduler_config.json",
+        {"_class_name": "PNDMScheduler", **SD1_SCHEDULER, **spec.get("scheduler", {})},
+    )
+    write_tokenizer(folder / "tokenizer", pad_token=spec.get("pad_token", "<|endoftext|>"))
     _json(
         marker,
         {

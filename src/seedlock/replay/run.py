@@ -36,7 +36,7 @@ from seedlock.replay.schedulers import effective_config, flow_scheduler_for, sch
 NOISE_RECIPE = "seedlock-cpu-1"
 #: the same, with the initial noise drawn by A1111's NV (Philox) generator
 NV_NOISE_RECIPE = "seedlock-nv-1"
-NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64,
+NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sd2": 64, "sd2": 512, "sd2-v": 768, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64,
                "tiny-sdxl-refiner": 64, "sdxl-refiner": 1024}  # fmt: skip
 #: families that only refine another model's latents
 REFINERS = frozenset({"tiny-sdxl-refiner", "sdxl-refiner"})
@@ -86,6 +86,7 @@ def family_of(path: str) -> str:
     name = Path(path).name
     text_key = {
         "sd1": "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
+        "sd2": "cond_stage_model.model.text_projection",
         "sdxl": "conditioner.embedders.1.model.text_projection",
         "sdxl-refiner": "conditioner.embedders.0.model.text_projection",
     }.get(detected)
@@ -99,7 +100,21 @@ def family_of(path: str) -> str:
         raise ReplayRefused(f"{name} is {what}: seedlock generates with SD-1.x and SDXL base")
     if unet_width(shapes) != (384 if detected == "sdxl-refiner" else 320) or text_key not in shapes:
         raise ReplayRefused(f"{name} is an {detected} checkpoint of a layout or width seedlock has no configuration for")
+    if detected == "sd2" and _predicts_velocity(path):
+        return "sd2-v"
     return detected
+
+
+def _predicts_velocity(path: str) -> bool:
+    """ComfyUI's test for an SD-2 768-v file: the last attention block's first norm has spread-out
+    biases (the 512 base's stay near zero). There is nothing in the keys to tell them apart."""
+    from safetensors import safe_open
+
+    key = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias"
+    with safe_open(path, "pt") as f:
+        if key not in f.keys():  # noqa: SIM118 - safe_open has no __contains__
+            return False
+        return float(f.get_tensor(key).float().std(unbiased=False)) > 0.09
 
 
 def quiet_libraries() -> None:
@@ -197,13 +212,14 @@ class Engine:
             _check_flow_recipe(recipe, family)
             if recipe.hires is not None:
                 raise ReplayRefused(f"the hires fix runs on SD-1.x and SDXL models; {family} runs take none")
+        base = _scheduler_base(family)
         if recipe.scheduler_config:
             scheduler = scheduler_from_config(recipe.scheduler_config)
             sched_cfg = effective_config(scheduler)
         elif flow is not None:
             scheduler, sched_cfg = flow_scheduler_for(recipe.sampler, recipe.schedule, flow["scheduler"])
         else:
-            scheduler, sched_cfg = scheduler_for(recipe.sampler, recipe.schedule)
+            scheduler, sched_cfg = scheduler_for(recipe.sampler, recipe.schedule, base)
         s = self.settings
         started = time.perf_counter()
         names: list[str] = []
@@ -266,7 +282,7 @@ class Engine:
                                              step_end if trace or on_step else None)  # fmt: skip
                 hires = None
                 if recipe.hires is not None:
-                    hires = _HiresRun.resolve(recipe, width, height)
+                    hires = _HiresRun.resolve(recipe, width, height, base)
                     out = self._hires_pass(pipe, recipe, hires, out.images, args, step_end if trace or on_step else None)
         finally:
             if names:
@@ -349,7 +365,7 @@ class _HiresRun:
     config: dict[str, Any]
 
     @classmethod
-    def resolve(cls, recipe: Recipe, width: int, height: int) -> _HiresRun:
+    def resolve(cls, recipe: Recipe, width: int, height: int, base: Mapping[str, Any] | None = None) -> _HiresRun:
         h = recipe.hires
         assert h is not None
         scale = h.scale or 2.0
@@ -364,10 +380,17 @@ class _HiresRun:
             scheduler = scheduler_from_config(h.scheduler_config)
             config = effective_config(scheduler)
         else:
-            scheduler, config = scheduler_for(sampler, schedule)
+            scheduler, config = scheduler_for(sampler, schedule, base)
         return cls(hw, hh, h.steps or recipe.steps, h.denoise,
                    recipe.cfg_scale if h.cfg_scale is None else h.cfg_scale, h.upscaler, sampler, schedule,
                    scheduler, config)  # fmt: skip
+
+
+def _scheduler_base(family: str) -> Mapping[str, Any] | None:
+    from seedlock.replay.configs import FAMILIES
+
+    spec = FAMILIES.get(family)
+    return spec.get("scheduler") if spec else None
 
 
 def _check_refiner(recipe: Recipe, family: str) -> None:

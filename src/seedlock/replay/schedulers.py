@@ -55,8 +55,10 @@ SCHEDULES: Mapping[str, Mapping[str, Any]] = {
 STOCHASTIC = frozenset({"euler_ancestral", "dpm_2_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "ddpm", "lcm"})
 
 
-def scheduler_for(sampler: str | None, schedule: str | None) -> tuple[Any, dict[str, Any]]:
-    """(scheduler instance, its full effective config) for a canonical pair."""
+def scheduler_for(sampler: str | None, schedule: str | None,
+                  base: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """(scheduler instance, its full effective config) for a canonical pair; ``base`` holds the
+    family's own settings over SD-1.x's (SD-2 768-v: ``prediction_type``)."""
     import diffusers
 
     key = sampler or "euler"
@@ -72,7 +74,7 @@ def scheduler_for(sampler: str | None, schedule: str | None) -> tuple[Any, dict[
     for name in extra:
         if name.startswith("use_") and name not in params:
             raise UnmappedScheduler(f"diffusers {cls_name} has no {sched!r} schedule ({name})")
-    config = {**SD1_SCHEDULER, **options, **extra}
+    config = {**SD1_SCHEDULER, **(base or {}), **options, **extra}
     scheduler = cls.from_config(config)
     return scheduler, effective_config(scheduler)
 

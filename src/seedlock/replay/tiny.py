@@ -39,7 +39,7 @@ from seedlock.replay.ldm_keys import (
 TEXT_GAIN = 10.0
 FAMILY = "tiny-sd1"
 #: what ``seedlock model build-tiny --family`` offers: family name -> the tiny model's family
-TINY = {"sd1": "tiny-sd1", "sdxl": "tiny-sdxl", "sdxl-refiner": "tiny-sdxl-refiner", "sd3": "tiny-sd3",
+TINY = {"sd1": "tiny-sd1", "sd2": "tiny-sd2", "sdxl": "tiny-sdxl", "sdxl-refiner": "tiny-sdxl-refiner", "sd3": "tiny-sd3",
         "flux": "tiny-flux"}  # fmt: skip
 
 
@@ -68,6 +68,13 @@ def build_tiny_state(family: str = FAMILY) -> dict[str, Any]:
         te2 = CLIPTextModelWithProjection(CLIPTextConfig(**spec["text_encoder_2"]))
         state.update(unet_to_ldm(unet.state_dict(), REFINER_ATTENTION))
         state.update(open_clip_to_ldm(te2.state_dict(), "conditioner.embedders.0.model."))
+        return {k: v.detach().contiguous().clone() for k, v in state.items()}
+    if family == "tiny-sd2":
+        # OpenCLIP-H's layout, as SD-2 files keep it (fused q/k/v, a transposed projection)
+        torch.manual_seed(2)
+        te_h = CLIPTextModelWithProjection(CLIPTextConfig(**spec["text_encoder"]))
+        state.update(unet_to_ldm(unet.state_dict()))
+        state.update(open_clip_to_ldm(te_h.state_dict(), "cond_stage_model.model."))
         return {k: v.detach().contiguous().clone() for k, v in state.items()}
     torch.manual_seed(2)
     te = CLIPTextModel(CLIPTextConfig(**spec["text_encoder"]))
