@@ -226,6 +226,8 @@ def test_a1111_style_record_replays(models: dict[str, Path], tmp_path: Path) -> 
     [
         ({"canonical_sampler": "dpm_adaptive", "sampler": "DPM adaptive"}, "no diffusers equivalent"),
         ({"passes": (SamplingPass(seed=1), SamplingPass(seed=1, denoise=0.5))}, "2 sampling passes"),
+        ({"passes": (SamplingPass(kind="img2img", seed=1, denoise=0.5),)}, "its input image is not recorded"),
+        ({"passes": (SamplingPass(seed=1), SamplingPass(kind="refiner", seed=1))}, "one and a hires fix"),
         ({"model": ModelRef(name="tiny", hashes={"autov2": "0000000000"})}, "is not the record's model"),
         ({"adapters": (Adapter(kind="lora", name="gone", weight=1.0),)}, "LoRA 'gone' is not on disk"),
         ({"adapters": (Adapter(kind="controlnet", name="canny"),)}, "controlnet adapters are not replayed"),

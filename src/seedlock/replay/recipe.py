@@ -133,6 +133,12 @@ def recipe_from_record(
     from seedlock.pin.hashing import hash_file
 
     notes: list[str] = []
+    first = record.first_pass()
+    if first.kind in ("img2img", "inpaint") or (first.denoise is not None and first.denoise < 1.0):
+        # the source image (and mask) of an img2img run is not part of the record
+        raise ReplayRefused(
+            f"the record is an {first.kind} pass (denoise {first.denoise}); its input image is not recorded"
+        )
     hires = _hires_of(record, notes)
     if record.seed is None:
         raise ReplayRefused("the record has no seed")
