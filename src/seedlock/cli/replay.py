@@ -211,10 +211,11 @@ def generate_cmd(output: Path, trace: bool, force: bool, no_catalog: bool, db: P
 )
 @click.option(
     "--profile",
-    type=click.Choice(["auto", "comfyui", "seedlock"]),
+    type=click.Choice(["auto", "comfyui", "a1111", "seedlock"]),
     default="auto",
     show_default=True,
-    help="Whose numerics to follow: auto picks comfyui for an image with a ComfyUI graph.",
+    help="Whose numerics to follow: auto picks comfyui for an image with a ComfyUI graph; a1111 runs "
+    "A1111's prompt weighting, k-diffusion samplers and noise on an A1111 record.",
 )
 @click.option("--threads", type=int, help="CPU threads (ComfyUI's bits depend on the count it ran with).")
 @click.option(
@@ -245,11 +246,14 @@ def replay_cmd(
     differ (with the explanation), 2 when the record cannot be replayed (with the reason).
     """
     _need_extra()
+    if profile == "a1111":
+        _replay_profile("a1111", image, model, loras, allow_other_model, input_dirs, output, threads, as_json)
+        return
     if profile != "seedlock":
         from seedlock.replay.comfy_replay import comfy_graph_of
 
         if profile == "comfyui" or comfy_graph_of(image) is not None:
-            _replay_comfy(image, model, loras, input_dirs, output, threads, as_json)
+            _replay_profile("comfyui", image, model, loras, allow_other_model, input_dirs, output, threads, as_json)
             return
     from seedlock.replay.recipe import parse_lora_spec
     from seedlock.replay.replay import replay
@@ -278,16 +282,19 @@ def replay_cmd(
     raise SystemExit(0 if rep.identical else 1)
 
 
-def _replay_comfy(
+def _replay_profile(
+    profile: str,
     image: Path,
     model: Path | None,
     loras: tuple[str, ...],
+    allow_other_model: bool,
     input_dirs: tuple[Path, ...],
     output: Path | None,
     threads: int | None,
     as_json: bool,
 ) -> None:
-    from seedlock.replay.comfy_replay import replay_comfy
+    """Replay with another tool's numerics (comfyui or a1111); write the pixels when asked, print
+    the verdict, exit 0 only when bit-identical."""
     from seedlock.replay.recipe import parse_lora_spec
     from seedlock.replay.run import quiet_libraries
 
@@ -295,7 +302,16 @@ def _replay_comfy(
     lora_map = {lo.name: lo.path for lo in (parse_lora_spec(spec) for spec in loras)}
     if output:
         check_output(output, [image, *(p for p in (model,) if p), *lora_map.values()], kind="png")
-    rep = replay_comfy(image, model=model, loras=lora_map, input_dirs=input_dirs, threads=threads)
+    rep: Any
+    if profile == "a1111":
+        from seedlock.replay.a1111_replay import replay_a1111
+
+        rep = replay_a1111(image, model=model, loras=lora_map, allow_other_model=allow_other_model,
+                           threads=threads or 1)  # fmt: skip
+    else:
+        from seedlock.replay.comfy_replay import replay_comfy
+
+        rep = replay_comfy(image, model=model, loras=lora_map, input_dirs=input_dirs, threads=threads)
     if output:
         import io
 
@@ -309,9 +325,11 @@ def _replay_comfy(
     if as_json:
         emit_json(rep.to_dict())
     else:
-        click.echo(f"{image}: {rep.summary} (ComfyUI numerics, {rep.seconds:.1f} s)")
+        click.echo(f"{image}: {rep.summary} ({rep.profile} numerics, {rep.seconds:.1f} s)")
         for name, path in rep.models.items():
             click.echo(f"  {name}: {path}")
+        for note in rep.approximate:
+            click.echo(f"  approximate: {note}")
     raise SystemExit(0 if rep.identical else 1)
 
 

@@ -128,15 +128,20 @@ def a1111_sigmas(sampler: str, schedule: str | None, steps: int, table: CompVisS
 
 def cfg_denoiser(eps: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], table: CompVisSchedule,
                  cond: torch.Tensor, uncond: torch.Tensor, cfg: float) -> Denoiser:  # fmt: skip
-    """A1111's ``CFGDenoiser`` over ``CompVisDenoiser``: ``eps(x_in, t, context)`` sees cond and uncond as one batch."""
-    context = torch.cat([cond, uncond])
+    """A1111's ``CFGDenoiser`` over ``CompVisDenoiser``: ``eps(x_in, t, context)`` sees cond and uncond as
+    one batch when their lengths (in 77-token chunks) agree, and one after the other when not."""
+
+    def compvis(x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        c_out = (-sigma)[:, None, None, None]
+        c_in = (1 / (sigma**2 + 1.0**2) ** 0.5)[:, None, None, None]
+        return x + eps(x * c_in, table.sigma_to_t(sigma), context) * c_out
 
     def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        x_in, sigma_in = torch.cat([x, x]), torch.cat([sigma, sigma])
-        c_out = (-sigma_in)[:, None, None, None]
-        c_in = (1 / (sigma_in**2 + 1.0**2) ** 0.5)[:, None, None, None]
-        out = x_in + eps(x_in * c_in, table.sigma_to_t(sigma_in), context) * c_out
-        denoised_cond, denoised_uncond = out.chunk(2)
+        if cond.shape[1] == uncond.shape[1]:
+            out = compvis(torch.cat([x, x]), torch.cat([sigma, sigma]), torch.cat([cond, uncond]))
+            denoised_cond, denoised_uncond = out.chunk(2)
+        else:
+            denoised_cond, denoised_uncond = compvis(x, sigma, cond), compvis(x, sigma, uncond)
         return denoised_uncond + (denoised_cond - denoised_uncond) * cfg
 
     return denoise

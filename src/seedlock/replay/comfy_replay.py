@@ -28,6 +28,10 @@ class ComfyReplay:
     pixels: Any = field(repr=False, default=None)
     trace: dict[str, str] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
+    #: whose numerics were followed: comfyui, or a1111 (which reuses this report)
+    profile: str = "comfyui"
+    #: why the result may differ from the source, when it is not faithful
+    approximate: tuple[str, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -44,7 +48,7 @@ class ComfyReplay:
     def to_dict(self) -> dict[str, Any]:
         return {
             "image": self.image,
-            "profile": "comfyui",
+            "profile": self.profile,
             "identical": self.identical,
             "verdict": self.verdict,
             "summary": self.summary,
@@ -53,6 +57,7 @@ class ComfyReplay:
             "seconds": round(self.seconds, 3),
             "models": self.models,
             "trace": self.trace,
+            "approximate": list(self.approximate),
         }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,8 @@ def recipe_from_record(
     allow_other_model: bool = False,
     cache: HashCache | None = None,
     refiner: str | os.PathLike[str] | None = None,
+    samplers: Collection[str] = SAMPLERS.keys(),
+    unmapped: str = "has no diffusers equivalent (unmapped)",
 ) -> Recipe:
     """Resolve a record to a runnable recipe, or refuse with the reason.
 
@@ -145,8 +147,8 @@ def recipe_from_record(
     sampler = record.canonical_sampler or "euler"
     run = record.run
     stored_scheduler = run.scheduler if run else None
-    if not stored_scheduler and sampler not in SAMPLERS:
-        raise ReplayRefused(f"sampler {record.sampler or sampler!r} has no diffusers equivalent (unmapped)")
+    if not stored_scheduler and sampler not in samplers:
+        raise ReplayRefused(f"sampler {record.sampler or sampler!r} {unmapped}")
     path = Path(model) if model is not None else _find_model(record, cache)
     if not path.is_file():
         raise ReplayRefused(f"model file {path} does not exist", needs="model")
