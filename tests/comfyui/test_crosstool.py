@@ -220,6 +220,23 @@ def test_replay_command_on_a_server_png(server_pngs: dict[str, tuple[Path, str]]
     assert {k for k in report["trace"] if k.startswith("latent:")} == {"latent:3", "latent:12"}
 
 
+def test_every_image_of_a_batch_is_matched_to_its_place(comfy_server: str, models_dir: Path, tmp_path: Path) -> None:
+    """A batch draws its noise from one generator and saves one PNG per image, each with the same graph:
+    each PNG replays bit for bit as the image of the batch it is."""
+    from seedlock.replay.comfy_replay import replay_comfy
+
+    g = txt2img(seed=31, sampler="euler_ancestral")
+    g["5"]["inputs"]["batch_size"] = 3  # type: ignore[index]
+    with ComfyClient(comfy_server) as client:
+        run = client.run(g)
+    assert len(run.images) == 3
+    for k, saved in enumerate(run.images):
+        png = tmp_path / f"batch{k}.png"
+        png.write_bytes(saved.data)
+        rep = replay_comfy(png, model=models_dir / "checkpoints" / CKPT, threads=2)
+        assert (rep.verdict, rep.batch_index) == ("bit-identical", k), rep.summary
+
+
 def test_an_input_image_that_is_not_found_is_named(server_pngs: dict[str, tuple[Path, str]], models_dir: Path,
                                                    tmp_path: Path) -> None:  # fmt: skip
     png = tmp_path / "moved.png"

@@ -337,19 +337,22 @@ def _sample(
     def guided(x: Any, sigma: Any) -> Any:
         xc = ms.calculate_input(sigma, x)
         t = ms.timestep(sigma).float()
+        # each prompt is repeated over the latent batch (ComfyUI draws a batch's noise at once)
+        batch = x.shape[0]
+        pos, neg = (p.repeat(batch, 1, 1) if p.shape[0] < batch else p for p in (cond, uncond))
         if math.isclose(cfg, 1.0):  # ComfyUI skips the negative prompt at cfg 1
-            eps = model(xc, t, encoder_hidden_states=cond).sample.float()
+            eps = model(xc, t, encoder_hidden_states=pos).sample.float()
             return ms.calculate_denoised(sigma, eps, x)
-        longest = math.lcm(cond.shape[1], uncond.shape[1])
-        if longest // min(cond.shape[1], uncond.shape[1]) <= 4:
+        longest = math.lcm(pos.shape[1], neg.shape[1])
+        if longest // min(pos.shape[1], neg.shape[1]) <= 4:
             # ComfyUI batches prompts of different lengths by repeating each up to their lcm
-            ctx = torch.cat([c.repeat(1, longest // c.shape[1], 1) if c.shape[1] < longest else c for c in (cond, uncond)])
+            ctx = torch.cat([c.repeat(1, longest // c.shape[1], 1) if c.shape[1] < longest else c for c in (pos, neg)])
             eps = model(torch.cat([xc, xc]), torch.cat([t, t]), encoder_hidden_states=ctx).sample.float()
             den = ms.calculate_denoised(torch.cat([sigma, sigma]), eps, torch.cat([x, x]))
             c, u = den.chunk(2)
         else:  # too far apart to pad: ComfyUI runs them apart
-            c = ms.calculate_denoised(sigma, model(xc, t, encoder_hidden_states=cond).sample.float(), x)
-            u = ms.calculate_denoised(sigma, model(xc, t, encoder_hidden_states=uncond).sample.float(), x)
+            c = ms.calculate_denoised(sigma, model(xc, t, encoder_hidden_states=pos).sample.float(), x)
+            u = ms.calculate_denoised(sigma, model(xc, t, encoder_hidden_states=neg).sample.float(), x)
         return u + (c - u) * cfg
 
     scaled = latent * m.scale_factor

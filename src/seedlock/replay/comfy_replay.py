@@ -32,6 +32,8 @@ class ComfyReplay:
     profile: str = "comfyui"
     #: why the result may differ from the source, when it is not faithful
     approximate: tuple[str, ...] = ()
+    #: which image of the graph's batch the PNG is, when the graph makes several
+    batch_index: int | None = None
 
     @property
     def identical(self) -> bool:
@@ -58,6 +60,7 @@ class ComfyReplay:
             "models": self.models,
             "trace": self.trace,
             "approximate": list(self.approximate),
+            "batch_index": self.batch_index,
         }
 
 
@@ -145,10 +148,23 @@ def replay_comfy(
     run = run_graph(graph, _resolver(model, loras or {}, dirs, found), threads=threads)
     if not run.images:
         raise ReplayRefused("the graph saves no image", path=str(image))
-    first = run.images[sorted(run.images)[0]]
     original = decode(Path(image), "RGB")
-    px = compare_arrays(original, first)
+    # a batch saves one PNG per image, each with the same graph: the PNG is whichever image it matches
+    candidates = [run.images[k] for k in sorted(run.images, key=_image_order) if run.images[k].shape == original.shape]
+    if not candidates:
+        candidates = [run.images[sorted(run.images, key=_image_order)[0]]]
+    reports = [compare_arrays(original, c) for c in candidates]
+    best = min(range(len(reports)), key=lambda i: (reports[i].max_abs_diff, -reports[i].psnr))
+    px = reports[best]
     verdict = px.verdict
     if verdict == "visually indistinguishable":
         verdict = "within levels"
-    return ComfyReplay(str(image), verdict, px.max_abs_diff, px.psnr, run.seconds, first, run.trace, found)
+    rep = ComfyReplay(str(image), verdict, px.max_abs_diff, px.psnr, run.seconds, candidates[best], run.trace, found)
+    rep.batch_index = best if len(candidates) > 1 else None
+    return rep
+
+
+def _image_order(key: str) -> tuple[str, int]:
+    """Saved images by node, then by their index in the batch (``node`` is 0, ``node:k`` is k)."""
+    node, _, index = key.partition(":")
+    return node, int(index or 0)
