@@ -170,3 +170,10 @@ def test_a_real_sd3_or_flux_file_is_named_and_refused(tiny: dict[str, Path], tmp
         save_file(load_file(str(tiny[family])), str(real))
         res = CliRunner().invoke(cli, ["generate", "--model", str(real), "--prompt", "x", "-o", str(tmp_path / "x.png")])
         assert res.exit_code != 0 and f"is a {family} checkpoint" in res.output and "SentencePiece" in res.output
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_verify_turns_the_schedule_where_there_is_one_sampler(family: str, tiny: dict[str, Path]) -> None:
+    res = CliRunner().invoke(cli, ["verify", "--model", str(tiny[family]), "--prompt", "a fox", "--steps", "4"])
+    assert res.exit_code == 0, res.output
+    assert "schedule automatic -> karras" in res.output and "verified" in res.output

@@ -47,7 +47,16 @@ def verify(engine: Engine, recipe: Recipe, progress: Callable[[str], None] | Non
     checks = [
         Check("repeat", "nothing (fresh generators)", again.pixel_sha256, again.pixel_sha256 == base.pixel_sha256)
     ]
-    other = "dpmpp_2m" if recipe.sampler != "dpmpp_2m" else "euler"
+    from seedlock.replay.flow_models import FLOW
+
+    if engine.pipeline(recipe.model)._seedlock_family in FLOW:
+        # SD3 and Flux have one sampler (flow-matching Euler): the sigma schedule is the knob to turn
+        shape = "normal" if recipe.schedule == "karras" else "karras"
+        knob = ("schedule", f"schedule {recipe.schedule or 'automatic'} -> {shape}",
+                recipe.with_(schedule=shape, scheduler_config=None))  # fmt: skip
+    else:
+        other = "dpmpp_2m" if recipe.sampler != "dpmpp_2m" else "euler"
+        knob = ("sampler", f"sampler {recipe.sampler} -> {other}", recipe.with_(sampler=other, scheduler_config=None))
     perturbations = [
         (
             "cfg +0.5",
@@ -55,7 +64,7 @@ def verify(engine: Engine, recipe: Recipe, progress: Callable[[str], None] | Non
             recipe.with_(cfg_scale=recipe.cfg_scale + 0.5),
         ),
         ("steps +1", f"steps {recipe.steps} -> {recipe.steps + 1}", recipe.with_(steps=recipe.steps + 1)),
-        ("sampler", f"sampler {recipe.sampler} -> {other}", recipe.with_(sampler=other, scheduler_config=None)),
+        knob,
         ("seed +1", f"seed {recipe.seed} -> {recipe.seed + 1}", recipe.with_(seed=recipe.seed + 1)),
         ("curly quote", _curl_note(recipe.prompt), recipe.with_(prompt=curl_quotes(recipe.prompt))),
     ]
