@@ -36,8 +36,11 @@ from seedlock.replay.schedulers import effective_config, flow_scheduler_for, sch
 NOISE_RECIPE = "seedlock-cpu-1"
 #: the same, with the initial noise drawn by A1111's NV (Philox) generator
 NV_NOISE_RECIPE = "seedlock-nv-1"
-NATIVE_SIZE = {"tiny-sd1": 64, "sd1": 512, "tiny-sd2": 64, "sd2": 512, "sd2-v": 768, "tiny-sdxl": 64, "sdxl": 1024, "tiny-sd3": 64, "tiny-flux": 64,
-               "tiny-sdxl-refiner": 64, "sdxl-refiner": 1024}  # fmt: skip
+#: each family's default image side (the tiny models' and the real ones')
+NATIVE_SIZE = {
+    "tiny-sd1": 64, "sd1": 512, "tiny-sd2": 64, "sd2": 512, "sd2-v": 768, "tiny-sdxl": 64, "sdxl": 1024,
+    "tiny-sdxl-refiner": 64, "sdxl-refiner": 1024, "tiny-sd3": 64, "tiny-flux": 64,
+}  # fmt: skip
 #: families that only refine another model's latents
 REFINERS = frozenset({"tiny-sdxl-refiner", "sdxl-refiner"})
 
@@ -64,9 +67,9 @@ class RunResult:
 
 
 def family_of(path: str) -> str:
-    """``tiny-sd1``, ``sd1``, ``tiny-sdxl``, ``sdxl``, ``tiny-sd3`` or ``tiny-flux`` from the checkpoint's own
-    keys (its validated header, as ComfyUI decides a family: keys and shapes, never the file name); refuse
-    anything else."""
+    """A :data:`NATIVE_SIZE` family (SD-1, SD-2 base or 768-v, SDXL base or refiner, or a tiny model) from the
+    checkpoint's own keys (its validated header, as ComfyUI decides a family: keys and shapes, never the file
+    name); refuse anything else."""
     from seedlock.errors import SafetensorsHeaderError
     from seedlock.pin.safetensors_header import read_header_of
 
@@ -96,8 +99,8 @@ def family_of(path: str) -> str:
             "seedlock, which generates SD3 and Flux only with its built-in tiny models (model build-tiny)"
         )
     if text_key is None:
-        what = "not an SD-1.x or SDXL checkpoint" if detected == "unknown" else f"a {detected} checkpoint"
-        raise ReplayRefused(f"{name} is {what}: seedlock generates with SD-1.x and SDXL base")
+        what = "not an SD-1.x, SD-2 or SDXL checkpoint" if detected == "unknown" else f"a {detected} checkpoint"
+        raise ReplayRefused(f"{name} is {what}: seedlock generates with SD-1.x, SD-2 and SDXL (base and refiner)")
     if unet_width(shapes) != (384 if detected == "sdxl-refiner" else 320) or text_key not in shapes:
         raise ReplayRefused(f"{name} is an {detected} checkpoint of a layout or width seedlock has no configuration for")
     if detected == "sd2" and _predicts_velocity(path):
